@@ -1,0 +1,1 @@
+"""yolo_compress: compressed YOLO detectors for a robot camera (runtime + offline tools)."""

@@ -1,0 +1,1 @@
+"""Detection metrics (numpy only): COCO AP, VOC AP, precision/recall/F1, IoU."""

@@ -1,0 +1,1 @@
+"""ONNX export of fused Darknet models (offline, torch)."""

@@ -1,0 +1,1 @@
+"""Darknet models: cfg parsing, the torch builder, .weights I/O, checkpoints, fusion, complexity (offline, torch)."""

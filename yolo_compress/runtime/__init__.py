@@ -1,0 +1,1 @@
+"""Torch-free runtime: ONNX Runtime session, pre/post-processing, NMS, stage timing."""
