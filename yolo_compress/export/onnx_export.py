@@ -1,0 +1,180 @@
+"""Export a Darknet model to the ONNX contract of DESIGN.md and prove ONNX Runtime agrees with torch.
+
+The exported graph is the Conv+BN-fused network with the box decode inside it, so the robot side
+only runs one session and a numpy NMS. Export always verifies itself: a model whose ONNX Runtime
+outputs drift from torch must never reach a robot unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from yolo_compress.models.complexity import total_flops, total_params
+from yolo_compress.models.darknet import Darknet
+from yolo_compress.models.decode import DecodedDarknet
+from yolo_compress.models.fuse import fuse_conv_bn
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+RESIZE_MODES = ("stretch", "letterbox")
+# Boxes are in input pixels (up to ~600), scores in 0..1: one absolute bound serves both because
+# float32 keeps ~7 significant digits, i.e. ~6e-5 at 600 px.
+VERIFY_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What export wrote and how closely ONNX Runtime matched torch on the verification batch."""
+
+    path: Path
+    input_size: tuple[int, int]
+    num_boxes: int
+    max_abs_diff_boxes: float
+    max_abs_diff_scores: float
+    params: int
+    gflops: float
+
+    @property
+    def verified(self) -> bool:
+        return max(self.max_abs_diff_boxes, self.max_abs_diff_scores) <= VERIFY_TOLERANCE
+
+
+class ExportError(RuntimeError):
+    """Raised when the exported graph is invalid or disagrees with torch."""
+
+
+def export_onnx(
+    model: Darknet,
+    names: Sequence[str],
+    out: str | os.PathLike,
+    *,
+    resize: str = "stretch",
+    metadata: Mapping[str, object] | None = None,
+    verify_images: np.ndarray | None = None,
+) -> ExportReport:
+    """Fuse, decode-wrap and export `model`; write it atomically and verify it with ONNX Runtime.
+
+    `verify_images` is an optional float32 [B,3,H,W] batch (RGB, 0..1); random images are used when
+    it is None. Raises ExportError when the graph fails onnx.checker or the outputs disagree.
+    """
+    _check_names(model, names)
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    out = Path(out)
+    wrapped = DecodedDarknet(fuse_conv_bn(model)).eval()
+    height, width = model.input_size
+    proto = _trace(wrapped, height, width)
+    props = contract_metadata(model, names, resize, metadata)
+    onnx.helper.set_model_props(proto, props)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"{out}: onnx.checker rejected the exported graph: {exc}") from exc
+    _atomic_save(proto, out)
+    images = verify_images if verify_images is not None else _random_batch(height, width)
+    report = _verify(wrapped, out, images, props)
+    if not report.verified:
+        raise ExportError(
+            f"{out}: ONNX Runtime disagrees with torch (max abs diff boxes "
+            f"{report.max_abs_diff_boxes:.2e}, scores {report.max_abs_diff_scores:.2e} > {VERIFY_TOLERANCE})"
+        )
+    log.info(
+        "%s: ONNX Runtime matches torch (max abs diff boxes %.1e, scores %.1e)",
+        out,
+        report.max_abs_diff_boxes,
+        report.max_abs_diff_scores,
+    )
+    return report
+
+
+def contract_metadata(
+    model: Darknet, names: Sequence[str], resize: str, extra: Mapping[str, object] | None
+) -> dict[str, str]:
+    """The metadata_props the runtime reads: names, input_size, resize, plus params/gflops and extras."""
+    height, width = model.input_size
+    props = {
+        "names": json.dumps(list(names)),
+        "input_size": f"{height},{width}",
+        "resize": resize,
+        "params": str(total_params(model)),
+        "gflops": f"{total_flops(model) / 1e9:.4f}",
+    }
+    for key, value in (extra or {}).items():
+        props[key] = value if isinstance(value, str) else json.dumps(value)
+    return props
+
+
+def _check_names(model: Darknet, names: Sequence[str]) -> None:
+    classes = {head.num_classes for head in model.heads}
+    if classes != {len(names)}:
+        raise ValueError(
+            f"{len(names)} class names given but the model's heads have {sorted(classes)} classes"
+        )
+
+
+def _trace(wrapped: torch.nn.Module, height: int, width: int) -> onnx.ModelProto:
+    """Trace with the TorchScript exporter: deterministic, no onnxscript, dynamic batch axis."""
+    dummy = torch.zeros(1, 3, height, width)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapped,
+                (dummy,),
+                str(path),
+                input_names=["images"],
+                output_names=["boxes", "scores"],
+                dynamic_axes={name: {0: "batch"} for name in ("images", "boxes", "scores")},
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        return onnx.load(str(path))
+
+
+def _atomic_save(proto: onnx.ModelProto, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        onnx.save(proto, tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _random_batch(height: int, width: int, batch: int = 2) -> np.ndarray:
+    """Batch of 2 so the dynamic batch axis is exercised, not just declared."""
+    rng = np.random.default_rng(0)
+    return rng.random((batch, 3, height, width), dtype=np.float32)
+
+
+def _verify(wrapped: torch.nn.Module, path: Path, images: np.ndarray, props: dict[str, str]) -> ExportReport:
+    with torch.no_grad():
+        t_boxes, t_scores = (t.numpy() for t in wrapped(torch.from_numpy(images)))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    o_boxes, o_scores = session.run(["boxes", "scores"], {"images": images})
+    height, width = (int(v) for v in props["input_size"].split(","))
+    return ExportReport(
+        path=path,
+        input_size=(height, width),
+        num_boxes=int(o_boxes.shape[1]),
+        max_abs_diff_boxes=float(np.abs(o_boxes - t_boxes).max()),
+        max_abs_diff_scores=float(np.abs(o_scores - t_scores).max()),
+        params=int(props["params"]),
+        gflops=float(props["gflops"]),
+    )
