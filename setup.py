@@ -10,7 +10,7 @@ package_name = "yolo_compress"
 # extras, not install_requires: on a ROS machine numpy/cv2 come from apt (package.xml) without pip
 # metadata, and setuptools-generated console scripts refuse to start when install_requires is unmet.
 RUNTIME = ["numpy>=1.24", "opencv-python-headless>=4.8,<5", "onnxruntime>=1.17", "pyyaml"]
-OFFLINE = ["torch>=2.1", "onnx>=1.15", "tqdm", "matplotlib"]
+OFFLINE = ["torch>=2.1", "onnx>=1.15", "torch-pruning>=1.6", "rosbags>=0.10", "tqdm", "matplotlib"]
 TEST = ["pytest<9", "pycocotools", "ruff"]
 
 setup(
