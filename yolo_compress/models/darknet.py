@@ -79,6 +79,18 @@ class Darknet(nn.Module):
         """to_sections() as cfg text."""
         return format_cfg(self.to_sections())
 
+    def at_input_size(self, height: int, width: int) -> Darknet:
+        """A copy with the same weights built for a `height` x `width` input (heads get their new grids).
+
+        Convolutions do not depend on the input size, so a lower resolution is a speed lever that needs no
+        retraining: the tiers use it where pruning alone reaches a latency floor.
+        """
+        sections = self.to_sections()
+        sections[0].options.update(height=str(height), width=str(width))
+        resized = Darknet(sections)
+        resized.load_state_dict(self.state_dict())
+        return resized.train(self.training)
+
 
 def _describe_conv(options: dict[str, str], block: ConvBlock) -> None:
     options["filters"] = str(block.conv.out_channels)
