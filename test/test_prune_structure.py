@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import yolo_fastest_files
 from yolo_compress.models.cfg import parse_cfg
 from yolo_compress.models.complexity import layer_costs
 from yolo_compress.models.darknet import Darknet
@@ -14,6 +13,8 @@ from yolo_compress.prune.allocation import conv_flops_after, floors, keep_counts
 from yolo_compress.prune.groups import channel_groups, dependency_graph, protected_layers, prune_channels
 from yolo_compress.prune.importance import L1Importance
 from yolo_compress.prune.step import StepSettings, conv_widths, prune_step
+
+from conftest import yolo_fastest_files
 
 BUILTIN = ["demo", "yolov2-tiny-voc", "yolov3-tiny", "yolov4-tiny"]
 
@@ -69,9 +70,11 @@ def test_pruned_model_rebuilds_from_its_own_cfg(name):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("rule", ["global", "uniform"])
-def test_step_keeps_heads_rounds_to_eight_and_meets_min_width(rule):
-    model = _model("yolov3-tiny")
+@pytest.mark.parametrize(("name", "rule"), [("yolov3-tiny", "global"), ("yolov3-tiny", "uniform"),
+                                          ("yolo-fastest-1.1-xl", "global")])
+def test_step_keeps_heads_rounds_to_eight_and_meets_min_width(name, rule):
+    """Also for groups that are route concatenations of several convs (Yolo-Fastest): each conv rounds."""
+    model = _model(name)
     protected = {layer: model.layers[layer].conv.out_channels for layer in protected_layers(model)}
     before = conv_widths(model)
     removed = prune_step(model, L1Importance(model), StepSettings(rule=rule, amount=0.6, min_channels=16))

@@ -63,14 +63,38 @@ def keep_counts(groups: Sequence[ChannelGroup], scores: Mapping[int, torch.Tenso
     return {g.layer: allowed_keep(g.size, wanted[g.layer], round_to, group_floors[g.layer]) for g in groups}
 
 
-def plan_from_counts(groups: Sequence[ChannelGroup], scores: Mapping[int, torch.Tensor],
-                     keep: Mapping[int, int]) -> Plan:
-    """Remove the lowest-scoring channels of each group down to `keep[group]`."""
+def slices(group: ChannelGroup) -> list[list[int]]:
+    """The group's channels split by the convs that own them: one slice per conv concatenated by a [route]
+    into the group (e.g. a depthwise conv reading a 24 + 96 channel concat), else one slice of all."""
+    owned = sorted({m.positions for m in group.members if m.outputs and len(m.positions) < group.size})
+    covered = sorted(p for positions in owned for p in positions)
+    if not owned or covered != list(range(group.size)):
+        return [list(range(group.size))]
+    return [list(positions) for positions in owned]
+
+
+def plan_from_counts(groups: Sequence[ChannelGroup], scores: Mapping[int, torch.Tensor], keep: Mapping[int, int],
+                     round_to: int, group_floors: Mapping[int, int]) -> Plan:
+    """Remove the lowest-scoring channels of each group down to about `keep[group]`.
+
+    The cut is shared among a group's slices as the scores say, then each slice's width is rounded like a
+    group's, so every conv ends with a multiple of `round_to` channels and none is emptied.
+    """
     removals = {}
     for g in groups:
         drop = g.size - keep[g.layer]
-        if drop > 0:
-            removals[g.layer] = sorted(torch.argsort(scores[g.layer], stable=True)[:drop].tolist())
+        if drop <= 0:
+            continue
+        order = torch.argsort(scores[g.layer], stable=True)
+        lowest = set(order[:drop].tolist())
+        chosen: list[int] = []
+        for part in slices(g):
+            wanted = len(part) - sum(c in lowest for c in part)
+            kept = allowed_keep(len(part), wanted, round_to, min(group_floors[g.layer], len(part)))
+            ranked = sorted(part, key=lambda c: float(scores[g.layer][c]))
+            chosen += ranked[: len(part) - kept]
+        if chosen:
+            removals[g.layer] = sorted(chosen)
     return Plan(removals)
 
 

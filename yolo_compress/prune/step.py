@@ -64,7 +64,7 @@ def prune_step(model: Darknet, importance: Importance, settings: StepSettings) -
         keep = counts_for_flops(model, groups, scores, settings.rule, settings.target_flops, settings.round_to,
                                 group_floors, flops)
     before = conv_widths(model)
-    plan = plan_from_counts(groups, scores, keep)
+    plan = plan_from_counts(groups, scores, keep, settings.round_to, group_floors)
     for group in groups:
         prune_channels(graph, group, plan.removals.get(group.layer, []))
     after = conv_widths(model)

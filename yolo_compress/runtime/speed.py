@@ -8,7 +8,7 @@ repeated end-to-end calls, frames taken in turn.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -39,15 +39,29 @@ class Speed:
 
 def measure_speed(detector: Detector, frames: Sequence[np.ndarray], runs: int = 50, warmup: int = 5) -> Speed:
     """Time `runs` detector.detect calls (after `warmup` untimed ones) cycling through `frames`."""
+    return measure_side_by_side({"model": detector}, frames, runs, warmup)["model"]
+
+
+def measure_side_by_side(detectors: Mapping[str, Detector], frames: Sequence[np.ndarray], runs: int = 50,
+                         warmup: int = 5) -> dict[str, Speed]:
+    """Speed of every detector, calls interleaved (A B C A B C ...) so that machine noise, which reaches
+    1.8x between runs on a shared CPU, hits all of them alike and their ratios hold."""
     if not frames:
-        raise ValueError("measure_speed needs at least one frame")
+        raise ValueError("measuring speed needs at least one frame")
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
     for i in range(warmup):
-        detector.detect(frames[i % len(frames)])
-    samples = np.empty((runs, len(STAGES)))
+        for detector in detectors.values():
+            detector.detect(frames[i % len(frames)])
+    samples = {name: np.empty((runs, len(STAGES))) for name in detectors}
     for i in range(runs):
-        timing = detector.detect(frames[i % len(frames)]).timing
-        samples[i] = [getattr(timing, stage) for stage in STAGES]
+        for name, detector in detectors.items():
+            timing = detector.detect(frames[i % len(frames)]).timing
+            samples[name][i] = [getattr(timing, stage) for stage in STAGES]
+    return {name: _speed(values) for name, values in samples.items()}
+
+
+def _speed(samples: np.ndarray) -> Speed:
     medians = np.median(samples, axis=0)
-    return Speed(*(float(v) for v in medians), total_p95_ms=float(np.percentile(samples[:, -1], 95)), runs=runs)
+    return Speed(*(float(v) for v in medians), total_p95_ms=float(np.percentile(samples[:, -1], 95)),
+                 runs=len(samples))

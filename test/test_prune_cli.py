@@ -1,0 +1,106 @@
+"""tools/prune.py end to end on a tiny synthetic run: outputs, resume after SIGKILL, bad arguments."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from yolo_compress.models.checkpoint import load_checkpoint
+from yolo_compress.runtime.detector import Detector
+from yolo_compress.runtime.tiers import load_tiers
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--data", "synthetic:32:0", "--val", "synthetic:8:1", "--pretrain-epochs", "0", "--iterations", "2",
+        "--target-flops", "0.4", "--finetune-epochs", "1", "--calibration-batches", "2", "--batch", "8",
+        "--lr", "1e-3", "--no-progress"]
+
+
+def _prune(out: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, str(REPO / "tools" / "prune.py"), *TINY, "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def _finish(proc: subprocess.Popen) -> str:
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output
+    return output
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("straight")
+    _finish(_prune(out, "--sizes", "160x160"))
+    return out
+
+
+def test_outputs_tiers_and_report(straight):
+    tiers = load_tiers(straight / "tiers.yaml")
+    assert tiers.names == ("fast", "medium", "accurate") and tiers.default == "medium"
+    for spec in tiers.tiers.values():
+        assert spec.model.is_file() and spec.latency_ms > 0 and spec.gflops > 0
+        Detector(spec.model)  # each tier is a loadable contract model
+    report = json.loads((straight / "report.json").read_text())
+    records = report["runs"]["taylor"]
+    assert [r["iteration"] for r in records] == [0, 1, 2]
+    assert records[0]["conv_flops_ratio"] == 1.0
+    assert records[-1]["conv_flops_ratio"] <= 0.4 * 1.05  # reaches the FLOPs target at the last iteration
+    assert all(w % 8 == 0 or w == records[0]["widths"][k]
+               for k, w in records[-1]["widths"].items())
+    assert {c["input_size"][0] for c in report["candidates"]} == {192, 160}
+    assert len(report["verdicts"]) == 3
+    for png in ("ap_vs_flops.png", "ap_vs_latency.png", "pareto.png", "channels.png"):
+        assert (straight / png).stat().st_size > 1000
+    assert "## Tiers" in (straight / "report.md").read_text()
+    lines = (straight / "runs" / "taylor" / "run_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == [0, 1, 2]
+
+
+def test_sigkill_then_resume_ends_with_the_same_models(straight, tmp_path):
+    proc = _prune(tmp_path, "--sizes", "160x160")
+    marker = tmp_path / "runs" / "taylor" / "iter_01" / "pruned.pt"
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert marker.exists(), "the run ended before it could be killed mid-iteration"
+    assert not (tmp_path / "tiers.yaml").exists()
+    refused = _prune(tmp_path, "--sizes", "160x160")
+    output, _ = refused.communicate(timeout=120)
+    assert refused.returncode == 2 and "--resume" in output
+    _finish(_prune(tmp_path, "--sizes", "160x160", "--resume"))
+    for k in (1, 2):
+        a = load_checkpoint(straight / "runs" / "taylor" / f"iter_{k:02d}" / "model.pt").model.state_dict()
+        b = load_checkpoint(tmp_path / "runs" / "taylor" / f"iter_{k:02d}" / "model.pt").model.state_dict()
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+    first = json.loads((straight / "report.json").read_text())["runs"]["taylor"]
+    second = json.loads((tmp_path / "report.json").read_text())["runs"]["taylor"]
+    assert [(r["ap50"], r["widths"]) for r in first] == [(r["ap50"], r["widths"]) for r in second]
+    assert not list(tmp_path.rglob("*.tmp")), "a half-written file was left behind"
+
+
+def test_resume_with_other_settings_is_refused(straight, tmp_path):
+    for item in straight.iterdir():  # a copy of the finished run, then a different schedule
+        if item.is_dir():
+            subprocess.run(["cp", "-r", str(item), str(tmp_path / item.name)], check=True)
+    proc = _prune(tmp_path, "--sizes", "160x160", "--resume", "--rule", "uniform")
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "other settings (rule)" in output
+
+
+def test_tiers_yaml_is_plain_yaml_with_relative_models(straight):
+    document = yaml.safe_load((straight / "tiers.yaml").read_text())
+    assert document["models_dir"] == "models"
+    assert {tier["model"] for tier in document["tiers"].values()} == {"fast.onnx", "medium.onnx", "accurate.onnx"}

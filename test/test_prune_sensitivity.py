@@ -1,0 +1,94 @@
+"""Layer-wise sensitivity: the analysis on a real model, resume, and widths derived for a FLOPs target."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from yolo_compress.data.specs import load_dataset
+from yolo_compress.models.complexity import layer_costs
+from yolo_compress.models.darknet import Darknet
+from yolo_compress.models.source import load_model_source
+from yolo_compress.prune.allocation import conv_flops_after, slices
+from yolo_compress.prune.groups import channel_groups
+from yolo_compress.prune.sensitivity import analyze, derive_widths, load_widths, plot_sensitivity
+from yolo_compress.train.classes import select_classes
+
+from conftest import shared_path, yolo_fastest_files
+
+
+def _fake_result(model: Darknet, fragile: int) -> dict:
+    """Every group loses 0.1 AP per 10% pruned, except `fragile`, which loses everything at 10%."""
+    groups = channel_groups(model)
+    ratios = [0.1, 0.3, 0.5, 0.7, 0.9]
+    result = {"ratios": ratios, "ap50": 1.0, "groups": []}
+    for g in groups:
+        aps = {str(r): (0.0 if g.layer == fragile else 1.0 - r) for r in ratios}
+        result["groups"].append({"layer": g.layer, "size": g.size, "flops_share": 0.0, "ap50": aps})
+    return result
+
+
+def test_derived_widths_meet_the_flops_target_and_spare_the_fragile_layer(tmp_path):
+    torch.manual_seed(0)
+    model = Darknet.from_cfg("yolov3-tiny")
+    groups = channel_groups(model)
+    fragile = max(groups, key=lambda g: g.size).layer
+    result = _fake_result(model, fragile)
+    widths = derive_widths(result, model, target_flops=0.5)
+    flops = [c.flops for c in layer_costs(model)]
+    full = conv_flops_after(model, groups, {g.layer: g.size for g in groups}, flops)
+    assert conv_flops_after(model, groups, widths, flops) <= 0.5 * full
+    assert widths[fragile] == next(g.size for g in groups if g.layer == fragile)
+    others = [widths[g.layer] / g.size for g in groups if g.layer != fragile]
+    assert max(others) < 1.0 and len(set(round(r, 1) for r in others)) == 1  # one common budget
+    path = tmp_path / "sensitivity.json"
+    path.write_text(json.dumps({**result, "widths": widths}))
+    assert load_widths(path) == widths
+    plot_sensitivity(result, tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_widths_without_results_for_every_group_are_refused():
+    model = Darknet.from_cfg("demo")
+    result = _fake_result(model, fragile=-1)
+    result["groups"] = result["groups"][1:]
+    with pytest.raises(ValueError, match="lack groups"):
+        derive_widths(result, model, 0.5)
+
+
+def test_load_widths_explains_what_is_missing(tmp_path):
+    with pytest.raises(ValueError, match="needs --sensitivity"):
+        load_widths(None)
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"ratios": [0.5], "ap50": 0.5, "groups": []}))
+    with pytest.raises(ValueError, match="--target-flops"):
+        load_widths(path)
+
+
+def test_real_model_analysis_drops_ap_and_resumes(tmp_path):
+    cfg, weights, names = yolo_fastest_files("yolo-fastest-1.1")
+    coco = shared_path("coco128-train")
+    source = load_model_source(str(cfg), weights, names=names)
+    model = select_classes(source.model, source.names, ["person"])
+    val = load_dataset(f"yolo:{coco}", ["person"]).subset(list(range(0, 40, 5)))
+    out = tmp_path / "sensitivity.json"
+    groups = channel_groups(model)
+    sliced = next(g for g in groups if len(slices(g)) > 1)  # a route concat feeding a depthwise conv
+    chosen = [g.layer for g in groups[:4]] + [sliced.layer]
+    partial = analyze(model, ["person"], val, out, ratios=[0.9], progress=False, layers=chosen)
+    assert [g["layer"] for g in partial["groups"]] == sorted(chosen)
+    by_layer = {g["layer"]: g for g in partial["groups"]}
+    assert partial["ap50"] > 0.15
+    # removing 90% of a group alone, without finetuning, costs AP somewhere
+    assert min(g["ap50"]["0.9"] for g in partial["groups"]) < partial["ap50"] - 0.05
+    assert all(0 < by_layer[layer]["flops_share"] < 1 for layer in chosen)
+    # a rerun reads the finished groups back instead of measuring them again
+    saved = json.loads(out.read_text())
+    saved["groups"][0]["ap50"]["0.9"] = -1.0
+    out.write_text(json.dumps(saved))
+    again = analyze(model, ["person"], val, out, ratios=[0.9], progress=False, layers=chosen)
+    assert again["groups"][0]["ap50"]["0.9"] == -1.0
+    with pytest.raises(ValueError, match="other ratios"):
+        analyze(model, ["person"], val, out, ratios=[0.5], progress=False)

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Prune a YOLO into fast / medium / accurate tiers: iterative channel pruning with finetuning, measured tiers.
+
+With no arguments this is the built-in demo: synthetic scenes, the `demo` cfg trained from scratch, then
+pruned with the Taylor criterion, three tiers with a report in out/prune-demo (minutes on 2 CPU cores):
+
+    python tools/prune.py
+    python tools/prune.py --cfg yolo-fastest-1.1-xl.cfg --weights yolo-fastest-1.1-xl.weights \\
+        --data yolo:../shared/data/pennfudan --val yolo:../shared/data/coco128-train --classes person \\
+        --pretrain-epochs 5 --criterion taylor --iterations 10 --target-flops 0.3 --finetune-epochs 2 \\
+        --lr 1e-4 --sizes 256x256 --int8 --out runs/prune-xl
+    python tools/prune.py ... --compare taylor,l1          # same schedule and budget per criterion
+    python tools/prune.py ... --resume                      # after an interruption (even SIGKILL)
+
+The output folder gets models/{fast,medium,accurate}.onnx, tiers.yaml (point the node's tiers_file at
+it), report.md, report.json and PNGs (AP vs FLOPs, AP vs latency, Pareto front, channels per layer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401  (before yolo_compress: makes a checkout importable)
+
+# isort: split
+from yolo_compress.data.augment import AugmentConfig
+from yolo_compress.prune.importance import CRITERIA
+from yolo_compress.prune.job import ModelSpec, PruneJob, run_job
+from yolo_compress.prune.measure import MeasureSettings
+from yolo_compress.prune.pipeline import PipelineConfig
+from yolo_compress.prune.schedule import ScheduleConfig
+from yolo_compress.prune.sensitivity import load_widths
+from yolo_compress.prune.variants import PRECISIONS
+from yolo_compress.train.finetune import FinetuneConfig
+
+DEMO = {"data": "synthetic:800:0", "val": "synthetic:120:1", "out": "out/prune-demo", "pretrain_epochs": 12,
+        "pretrain_lr": 0.02, "iterations": 4, "target_flops": 0.25, "finetune_epochs": 2, "lr": 2e-3,
+        "sizes": "160x160"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_argument_group("model (default: the built-in demo cfg, trained from scratch)")
+    src.add_argument("--cfg", help="Darknet cfg file or built-in name")
+    src.add_argument("--weights", help="Darknet .weights for --cfg")
+    src.add_argument("--checkpoint", help="a yolo_compress checkpoint (.pt) instead of --cfg")
+    src.add_argument("--names", help="class names file (default: beside the weights, or the checkpoint's)")
+    data = p.add_argument_group("data (dataset specs: yolo:DIR, voc:DIR, coco:ANN,IMGDIR, synthetic:N[:SEED])")
+    data.add_argument("--data", help="training set (finetuning and Taylor calibration)")
+    data.add_argument("--val", help="validation set (AP of every candidate)")
+    data.add_argument("--classes", help="comma-separated classes to keep, e.g. person")
+    sched = p.add_argument_group("schedule")
+    sched.add_argument("--criterion", default="taylor", choices=[*CRITERIA, "sensitivity"])
+    sched.add_argument("--compare", help="comma-separated criteria run with the same schedule, e.g. taylor,l1")
+    sched.add_argument("--sensitivity", type=Path, help="tools/sensitivity.py JSON for --criterion sensitivity")
+    sched.add_argument("--iterations", type=int)
+    sched.add_argument("--target-flops", type=float, help="final conv FLOPs as a ratio of the start model's")
+    sched.add_argument("--step", type=float, default=0.1, help="fraction of channels per iteration without "
+                       "--target-flops (default 0.1)")
+    sched.add_argument("--rule", default="global", choices=["global", "uniform"])
+    sched.add_argument("--round-to", type=int, default=8)
+    sched.add_argument("--min-channels", type=int, default=8)
+    sched.add_argument("--calibration-batches", type=int, default=8, help="Taylor calibration batches")
+    train = p.add_argument_group("finetuning")
+    train.add_argument("--pretrain-epochs", type=int, help="finetune the start model first (demo: from scratch)")
+    train.add_argument("--pretrain-lr", type=float, default=1e-3)
+    train.add_argument("--finetune-epochs", type=int, help="epochs after each pruning step (default 2)")
+    train.add_argument("--lr", type=float, help="finetune learning rate after each step (default 1e-4)")
+    train.add_argument("--batch", type=int, default=16)
+    train.add_argument("--teacher", action="store_true", help="distill from the unpruned model while finetuning")
+    train.add_argument("--device", default="auto")
+    out = p.add_argument_group("variants, measurement and output")
+    out.add_argument("--sizes", help="lower input sizes to try, e.g. 256x256,224x224")
+    out.add_argument("--int8", action="store_true", help="static int8 QDQ variant of every candidate")
+    out.add_argument("--precisions", help=f"variants to add, comma-separated: {', '.join(PRECISIONS)}")
+    out.add_argument("--threads", type=int, help="ONNX Runtime threads for latency (default: ORT's)")
+    out.add_argument("--conf", type=float, default=0.25, help="serving confidence threshold of the tiers")
+    out.add_argument("--out", type=Path)
+    out.add_argument("--resume", action="store_true", help="continue the run in --out")
+    out.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    demo = args.cfg is None and args.checkpoint is None
+    for key, value in (DEMO if demo else {}).items():
+        if getattr(args, key) is None or (key == "pretrain_lr" and args.pretrain_lr == 1e-3):
+            setattr(args, key, value)
+    if demo:
+        args.cfg = "demo"
+    if args.data is None or args.val is None:
+        p.error("--data and --val are required with --cfg or --checkpoint")
+    return args
+
+
+def _sizes(text: str | None) -> list[tuple[int, int]]:
+    sizes = []
+    for item in (text or "").split(","):
+        if item.strip():
+            height, _, width = item.strip().partition("x")
+            sizes.append((int(height), int(width or height)))
+    return sizes
+
+
+def build_job(args: argparse.Namespace) -> PruneJob:
+    finetune = FinetuneConfig(epochs=args.finetune_epochs or 2, lr=args.lr or 1e-4, batch=args.batch,
+                              warmup_epochs=0.0, device=args.device, progress=not args.no_progress)
+    pretrain = None
+    if args.pretrain_epochs:
+        pretrain = FinetuneConfig(epochs=args.pretrain_epochs, lr=args.pretrain_lr, batch=args.batch,
+                                  device=args.device, progress=not args.no_progress, augment=AugmentConfig())
+    widths = load_widths(args.sensitivity) if args.criterion == "sensitivity" else None
+    schedule = ScheduleConfig(
+        criterion=args.criterion, iterations=args.iterations or 10, step_amount=args.step,
+        target_flops=args.target_flops, rule=args.rule, round_to=args.round_to, min_channels=args.min_channels,
+        calibration_batches=args.calibration_batches, calibration_batch=args.batch, finetune=finetune,
+        distill=args.teacher, measure=MeasureSettings(conf_threshold=args.conf, threads=args.threads),
+        final_widths=widths,
+    )
+    criteria = [c.strip() for c in args.compare.split(",")] if args.compare else [args.criterion]
+    precisions = [p.strip() for p in (args.precisions or "").split(",") if p.strip()]
+    if args.int8 and "int8" not in precisions:
+        precisions.insert(0, "int8")
+    pipeline = PipelineConfig(criteria=criteria, schedule=schedule, sizes=_sizes(args.sizes), precisions=precisions)
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    model = ModelSpec(args.cfg, args.weights, args.checkpoint, args.names)
+    return PruneJob(model, args.data, args.val, args.out, classes, pretrain, pipeline,
+                    progress=not args.no_progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    if args.out.exists() and any(args.out.iterdir()) and not args.resume:
+        print(f"error: {args.out} already holds a run: add --resume to continue it, or choose another --out",
+              file=sys.stderr)
+        return 2
+    try:
+        summary = run_job(build_job(args))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(summary["verdicts"]))
+    print(f"tiers: {args.out / 'tiers.yaml'}; report: {args.out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""From one model to three served tiers: run the schedule per criterion, add variants, pick, write it all.
+
+Output folder:
+
+    runs/<criterion>/            the resumable iterations of each criterion (schedule.py)
+    variants/<criterion>/        lower-input-size and int8/fp16 variants with their measurements
+    models/{fast,medium,accurate}.onnx, tiers.yaml      what the node serves (config/tiers.yaml format)
+    report.md, report.json, ap_vs_flops.png, ap_vs_latency.png, pareto.png, channels.png
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolo_compress.data.dataset import DetectionDataset
+from yolo_compress.models.atomic import atomic_path
+from yolo_compress.models.darknet import Darknet
+from yolo_compress.prune import report
+from yolo_compress.prune.schedule import PruneRun, ScheduleConfig, write_json
+from yolo_compress.prune.tiers import Candidate, TierChoice, pareto_front, select_tiers
+from yolo_compress.prune.variants import VariantSpec, measure_variant
+from yolo_compress.runtime.detector import Detector
+from yolo_compress.runtime.speed import measure_side_by_side
+from yolo_compress.runtime.tiers import TiersConfig, TierSpec, write_tiers
+
+
+@dataclass
+class PipelineConfig:
+    """Criteria to run (the first one's and every other's candidates all compete for the tiers), the lower
+    input sizes and precisions to try on every iteration."""
+
+    criteria: Sequence[str] = ("taylor",)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    sizes: Sequence[tuple[int, int]] = ()
+    precisions: Sequence[str] = ()
+
+
+@dataclass
+class PipelineData:
+    names: list[str]
+    train: DetectionDataset
+    val: DetectionDataset
+    frames: Sequence[np.ndarray]  # latency frames (real camera frames where available)
+    calibration: Sequence[np.ndarray]  # int8 calibration frames
+
+
+def run_pipeline(start: Darknet, data: PipelineData, config: PipelineConfig, out_dir: str | Path,
+                 progress: bool = True) -> dict[str, Any]:
+    """Everything in the module docstring; returns the report.json summary."""
+    out_dir = Path(out_dir)
+    runs = {}
+    for criterion in config.criteria:
+        schedule = replace(config.schedule, criterion=criterion)
+        run = PruneRun(out_dir / "runs" / criterion, data.names, data.train, data.val, data.frames, schedule,
+                       progress)
+        runs[criterion] = run.run(copy.deepcopy(start))
+    candidates = _remeasured(_candidates(runs, config, data, out_dir), data, config)
+    by_name = {c.name: c for c in candidates}
+    for criterion, records in runs.items():  # the logs and plots show the side-by-side latencies too
+        for record in records:
+            record["latency_ms"] = by_name[f"{criterion}/iter{record['iteration']:02d}"].latency_ms
+    baseline = by_name[f"{config.criteria[0]}/iter00"]
+    tiers = select_tiers(candidates, baseline)
+    _write_models(tiers, config, out_dir)
+    summary = _summary(runs, candidates, baseline, tiers)
+    _write_reports(summary, runs, candidates, tiers, out_dir)
+    return summary
+
+
+def _candidate(name: str, record: dict[str, Any]) -> Candidate:
+    return Candidate(name, record["ap50"], record["latency_ms"], record)
+
+
+def _candidates(runs: dict[str, list[dict[str, Any]]], config: PipelineConfig, data: PipelineData,
+                out_dir: Path) -> list[Candidate]:
+    found = []
+    resize = config.schedule.finetune.resize
+    for criterion, records in runs.items():
+        run_dir = out_dir / "runs" / criterion
+        variant_dir = out_dir / "variants" / criterion
+        for record in records:
+            k = record["iteration"]
+            found.append(_candidate(f"{criterion}/iter{k:02d}", {**record, "format": "fp32", "criterion": criterion}))
+            specs = [VariantSpec(k, size) for size in config.sizes]
+            specs += [VariantSpec(k, size, p) for size in (None, *config.sizes) for p in config.precisions]
+            for spec in specs:
+                measured = measure_variant(spec, run_dir, variant_dir, data.names, resize, data.val, data.frames,
+                                           data.calibration, config.schedule.measure)
+                found.append(_candidate(f"{criterion}/{spec.name}", {**measured, "criterion": criterion}))
+    return found
+
+
+def _remeasured(candidates: list[Candidate], data: PipelineData, config: PipelineConfig) -> list[Candidate]:
+    """Every candidate's latency measured again, all side by side in one pass: the figures tiers are picked by."""
+    settings = config.schedule.measure
+    detectors = {c.name: Detector(c.details["onnx"], conf_threshold=settings.conf_threshold,
+                                  iou_threshold=settings.iou_threshold, intra_op_threads=settings.threads)
+                 for c in candidates}
+    speeds = measure_side_by_side(detectors, data.frames, settings.speed_runs, settings.speed_warmup)
+    return [Candidate(c.name, c.ap50, speeds[c.name].total_ms,
+                      {**c.details, "latency_ms": speeds[c.name].total_ms, "speed": speeds[c.name].to_dict()})
+            for c in candidates]
+
+
+def _write_models(tiers: dict[str, TierChoice], config: PipelineConfig, out_dir: Path) -> None:
+    models = out_dir / "models"
+    specs = {}
+    for tier, choice in tiers.items():
+        details = choice.candidate.details
+        target = models / f"{tier}.onnx"
+        with atomic_path(target) as tmp:
+            shutil.copyfile(details["onnx"], tmp)
+        specs[tier] = TierSpec(
+            name=tier, model=target, conf_threshold=config.schedule.measure.conf_threshold,
+            iou_threshold=config.schedule.measure.iou_threshold, ap50=round(details["ap50"], 4),
+            ap50_95=round(details["ap50_95"], 4), gflops=round(details["gflops"], 4), params=details["params"],
+            latency_ms=round(details["latency_ms"], 3), input_size=tuple(details["input_size"]),
+            size_mb=round(details["size_mb"], 3),
+        )
+    write_tiers(out_dir / "tiers.yaml", TiersConfig(default="medium", models_dir=models, tiers=specs))
+
+
+def _tier_summary(choice: TierChoice, baseline: Candidate, by_name: dict[str, Candidate]) -> dict[str, Any]:
+    details = choice.candidate.details
+    return {"candidate": choice.candidate.name, "met_goal": choice.met, "speedup": choice.speedup,
+            "ap_ratio": choice.ap_ratio, "levers": report.lever_breakdown(choice, baseline, by_name),
+            **{key: details[key] for key in ("ap50", "ap50_95", "precision", "recall", "f1", "latency_ms",
+                                             "gflops", "params", "size_mb", "input_size", "format")}}
+
+
+def _comparison(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each criterion's iterations side by side (same schedule, so the same iteration has about the same FLOPs)."""
+    if len(runs) < 2:
+        return []
+    rows = []
+    for k in range(1, min(len(records) for records in runs.values())):
+        for criterion, records in runs.items():
+            r = records[k]
+            rows.append({"criterion": criterion, "iteration": k, "gflops": r["gflops"], "ap50": r["ap50"],
+                         "ap50_95": r["ap50_95"]})
+    return rows
+
+
+def _summary(runs, candidates, baseline, tiers) -> dict[str, Any]:
+    """report.json: the tiers and every candidate with the side-by-side latencies; the runs as logged."""
+    by_name = {c.name: c for c in candidates}
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, provider {baseline.details['provider']}",
+        "baseline": {key: baseline.details[key] for key in ("ap50", "ap50_95", "latency_ms", "gflops", "params",
+                                                          "size_mb")},
+        "tiers": {name: _tier_summary(choice, baseline, by_name) for name, choice in tiers.items()},
+        "verdicts": [choice.verdict() for choice in tiers.values()],
+        "runs": runs,
+        "comparison": _comparison(runs),
+        "candidates": [{"name": c.name, "format": c.details["format"],
+                        "input_size": c.details["input_size"], "ap50": c.ap50, "latency_ms": c.latency_ms,
+                        "gflops": c.details["gflops"]} for c in candidates],
+        "pareto_front": [c.name for c in pareto_front(candidates)],
+    }
+
+
+def _write_reports(summary, runs, candidates, tiers, out_dir: Path) -> None:
+    write_json(out_dir / "report.json", summary)
+    report.write_text(out_dir / "report.md", report.markdown(summary))
+    report.plot_ap_vs(runs, "gflops", "GFLOPs", out_dir / "ap_vs_flops.png")
+    report.plot_ap_vs(runs, "latency_ms", "ORT latency (ms)", out_dir / "ap_vs_latency.png")
+    report.plot_channels(runs, out_dir / "channels.png")
+    report.plot_front(candidates, pareto_front(candidates), tiers, out_dir / "pareto.png")

@@ -1,0 +1,226 @@
+"""The iterative schedule: K times (score, prune, finetune at a low learning rate, measure), resumable.
+
+Each iteration lives in its own folder and every step of it leaves a finished file behind before the next
+starts (all written atomically), so a run killed at any moment, even by SIGKILL, resumes where it stopped
+and ends with the same result:
+
+    iter_00/model.pt                 the starting model (iteration 0 is never pruned)
+    iter_k/pruned.pt, pruned.json    right after pruning (channels removed per layer)
+    iter_k/finetune/                 the finetune's own resumable state (train.finetune)
+    iter_k/model.pt, model.onnx      the finetuned model and its fused, verified ONNX export
+    iter_k/metrics.json              AP, params, FLOPs, ORT latency: written last, it marks k as done
+
+`run_log.jsonl` (one line per finished iteration) is regenerated from the metrics files after each one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolo_compress.data.dataset import DetectionDataset
+from yolo_compress.export.onnx_export import export_onnx
+from yolo_compress.models.atomic import atomic_path
+from yolo_compress.models.checkpoint import load_checkpoint, save_checkpoint
+from yolo_compress.models.complexity import layer_costs
+from yolo_compress.models.darknet import Darknet
+from yolo_compress.models.layers import ConvBlock
+from yolo_compress.prune.calibration import make_importance
+from yolo_compress.prune.measure import MeasureSettings, measure_onnx
+from yolo_compress.prune.step import StepSettings, conv_widths, prune_step
+from yolo_compress.train.finetune import _RESUMABLE_CHANGES as RESUMABLE_CHANGES
+from yolo_compress.train.finetune import FinetuneConfig, finetune
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScheduleConfig:
+    """What one pruning run does. Each iteration either removes `step_amount` of the prunable channels left
+    (in proportion to the current size) or, with `target_flops` (ratio of the starting conv FLOPs), cuts
+    down a geometric path that reaches it at the last iteration. Criterion "sensitivity" needs
+    `final_widths` (group layer -> channels at the end, from sensitivity.derive_widths): each iteration
+    moves every group a K-th of the way there, choosing channels by L1 norm within the group."""
+
+    criterion: str = "taylor"
+    iterations: int = 10
+    step_amount: float = 0.1
+    target_flops: float | None = None
+    rule: str = "global"
+    round_to: int = 8
+    min_channels: int = 8
+    calibration_batches: int = 8
+    calibration_batch: int = 8
+    finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(epochs=2, lr=1e-4, warmup_epochs=0.0))
+    distill: bool = False
+    seed: int = 0
+    measure: MeasureSettings = field(default_factory=MeasureSettings)
+    final_widths: dict[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.final_widths is not None:
+            self.final_widths = {int(layer): int(n) for layer, n in self.final_widths.items()}
+        if (self.criterion == "sensitivity") != (self.final_widths is not None):
+            raise ValueError("criterion 'sensitivity' needs final_widths (from tools/sensitivity.py), and only it")
+        if isinstance(self.finetune, dict):
+            self.finetune = FinetuneConfig(**self.finetune)
+        if isinstance(self.measure, dict):
+            self.measure = MeasureSettings(**self.measure)
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        if self.target_flops is not None and not 0 < self.target_flops < 1:
+            raise ValueError(f"target_flops is a ratio of the starting FLOPs in (0, 1), got {self.target_flops}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def conv_flops(model: Darknet) -> float:
+    return float(sum(c.flops for c, b in zip(layer_costs(model), model.layers, strict=True)
+                     if isinstance(b, ConvBlock)))
+
+
+def iteration_dir(out_dir: Path, k: int) -> Path:
+    return out_dir / f"iter_{k:02d}"
+
+
+def write_json(path: Path, payload: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
+
+
+@dataclass
+class PruneRun:
+    """One criterion's run in `out_dir`: the model, the data it finetunes and measures on, and its config."""
+
+    out_dir: Path
+    names: list[str]
+    train: DetectionDataset
+    val: DetectionDataset
+    frames: Sequence[np.ndarray]
+    config: ScheduleConfig
+    progress: bool = True
+
+    def run(self, start: Darknet) -> list[dict[str, Any]]:
+        """Every iteration's record, running only those not finished yet (resume is the default)."""
+        self._check_config()
+        teacher = None
+        model = self._iteration_zero(start)
+        if self.config.distill:
+            teacher = load_checkpoint(iteration_dir(self.out_dir, 0) / "model.pt").model
+        original = conv_widths(model)
+        flops0 = conv_flops(model)
+        for k in range(1, self.config.iterations + 1):
+            if (iteration_dir(self.out_dir, k) / "metrics.json").is_file():
+                model = load_checkpoint(iteration_dir(self.out_dir, k) / "model.pt").model
+                continue
+            model = self._iteration(k, model, teacher, flops0, original)
+        return self.records()
+
+    def records(self) -> list[dict[str, Any]]:
+        """Metrics of the finished iterations, in order."""
+        found = []
+        for k in range(self.config.iterations + 1):
+            path = iteration_dir(self.out_dir, k) / "metrics.json"
+            if not path.is_file():
+                break
+            found.append(json.loads(path.read_text()))
+        return found
+
+    def _check_config(self) -> None:
+        """A resumed run must be the same run: refuse to mix iterations made with other settings."""
+        path = self.out_dir / "schedule.json"
+        current = json.loads(json.dumps(self.config.to_dict(), default=_json_default))
+        if path.is_file():
+            saved = json.loads(path.read_text())
+            for settings in (saved, current):  # where and how visibly it runs may change on resume
+                for key in RESUMABLE_CHANGES:
+                    settings["finetune"].pop(key, None)
+            if saved != current:
+                changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+                raise ValueError(f"{path}: this output folder holds a run with other settings ({', '.join(changed)});"
+                                 " use another --out, or the same settings to resume")
+        else:
+            write_json(path, current)
+
+    def _iteration_zero(self, start: Darknet) -> Darknet:
+        folder = iteration_dir(self.out_dir, 0)
+        if not (folder / "model.pt").is_file():
+            save_checkpoint(folder / "model.pt", start, self.names, {"iteration": 0})
+        model = load_checkpoint(folder / "model.pt").model
+        if not (folder / "metrics.json").is_file():
+            self._finish(0, model, {}, conv_flops(model))
+        return model
+
+    def _iteration(self, k: int, model: Darknet, teacher: Darknet | None, flops0: float,
+                   original: dict[int, int]) -> Darknet:
+        folder = iteration_dir(self.out_dir, k)
+        if (folder / "pruned.pt").is_file():
+            model = load_checkpoint(folder / "pruned.pt").model
+            removed = {int(layer): n for layer, n in json.loads((folder / "pruned.json").read_text()).items()}
+        else:
+            model, removed = self._prune(k, model, flops0, original)
+            save_checkpoint(folder / "pruned.pt", model, self.names, {"iteration": k, "stage": "pruned"})
+            write_json(folder / "pruned.json", removed)
+        ft_dir = folder / "finetune"
+        resume = (ft_dir / "train_state.pt").is_file()
+        # No validation inside the finetune: the ONNX measurement below is the AP that counts.
+        finetuned = finetune(model.train(), self.names, self.train, None, self.config.finetune, ft_dir,
+                             resume=resume, teacher=teacher,
+                             metadata={"iteration": k, "criterion": self.config.criterion}).model
+        widths = conv_widths(finetuned)
+        total_removed = {layer: original[layer] - widths[layer] for layer in original
+                         if widths[layer] != original[layer]}
+        self._finish(k, finetuned.eval(), {"removed": removed, "removed_total": total_removed}, flops0)
+        return finetuned
+
+    def _prune(self, k: int, model: Darknet, flops0: float,
+               original: dict[int, int]) -> tuple[Darknet, dict[int, int]]:
+        cfg = self.config
+        criterion = "l1" if cfg.criterion == "sensitivity" else cfg.criterion
+        importance = make_importance(criterion, model, self.train, cfg.calibration_batches,
+                                     cfg.calibration_batch, cfg.finetune.resize, cfg.seed + k, self.progress)
+        if cfg.final_widths is not None:
+            widths = {layer: round(original[layer] - (original[layer] - final) * k / cfg.iterations)
+                      for layer, final in cfg.final_widths.items()}
+            settings = StepSettings(rule=cfg.rule, widths=widths, round_to=cfg.round_to,
+                                    min_channels=cfg.min_channels)
+        elif cfg.target_flops is not None:
+            target = flops0 * math.pow(cfg.target_flops, k / cfg.iterations)
+            settings = StepSettings(rule=cfg.rule, target_flops=target, round_to=cfg.round_to,
+                                    min_channels=cfg.min_channels)
+        else:
+            settings = StepSettings(rule=cfg.rule, amount=cfg.step_amount, round_to=cfg.round_to,
+                                    min_channels=cfg.min_channels)
+        removed = prune_step(model, importance, settings)
+        log.info("iteration %d: removed %d channels in %d layers", k, sum(removed.values()), len(removed))
+        return model, removed
+
+    def _finish(self, k: int, model: Darknet, extra: dict[str, Any], flops0: float) -> None:
+        """Save, export, measure; metrics.json last (it marks the iteration done), then the run log."""
+        folder = iteration_dir(self.out_dir, k)
+        save_checkpoint(folder / "model.pt", model, self.names, {"iteration": k, "criterion": self.config.criterion})
+        onnx_path = export_onnx(model, self.names, folder / "model.onnx", resize=self.config.finetune.resize,
+                                metadata={"iteration": k, "criterion": self.config.criterion}).path
+        measured = measure_onnx(onnx_path, self.val, self.frames, self.config.measure)
+        record = {"iteration": k, "criterion": self.config.criterion, **measured,
+                  "conv_flops_ratio": conv_flops(model) / flops0, "widths": conv_widths(model), **extra}
+        write_json(folder / "metrics.json", record)
+        lines = "".join(json.dumps(r, default=_json_default) + "\n" for r in self.records())
+        with atomic_path(self.out_dir / "run_log.jsonl") as tmp:
+            tmp.write_text(lines)
+        log.info("iteration %d: AP50 %.3f, %.2f GFLOPs, %.2f ms", k, record["ap50"], record["gflops"],
+                 record["latency_ms"])
