@@ -23,6 +23,9 @@ setup(
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
         ("share/" + package_name + "/config", glob("config/*")),
+        # Executables for `ros2 run` / launch_ros Node(): <prefix>/lib/<package>/<exe> (pip puts console
+        # scripts in bin/ only; this sh launcher keeps its exec bit).
+        ("lib/" + package_name, ["libexec/detector_node"]),
     ],
     install_requires=["setuptools"],
     extras_require={"runtime": RUNTIME, "offline": RUNTIME + OFFLINE, "test": TEST},
@@ -31,5 +34,5 @@ setup(
     maintainer_email="team@yolo-compress.dev",
     description="Compressed YOLO detectors on a ROS 2 robot camera, and the tools that make them.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["detector_node = yolo_compress.ros.detector_node:main"]},
 )

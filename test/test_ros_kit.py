@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-# Importing any message's type support imports lark-parser 0.12, which warns on Python 3.11; harmless.
-pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_(parse|constants)' is deprecated:DeprecationWarning")
+from _ros import DEADLINE_S, LARK_WARNING, domain_id, require_ros
 
-DEADLINE_S = 20.0  # DDS discovery takes 0.1-4 s, more on a loaded CI machine; never a fixed sleep
+pytestmark = pytest.mark.filterwarnings(LARK_WARNING)
 
 # RIHS01 type hashes of the real ROS 2 vision_msgs 4.x messages, taken from the real package's
 # rosidl-generated code. They hash field names and types recursively (not comments), so equal
@@ -81,39 +80,12 @@ finally:
 """
 
 
-def _domain_id() -> int:
-    """A DDS domain for this test process alone, so that concurrent runs and workers never match.
-
-    xdist workers of one run share the controller as parent and get consecutive ids; a plain run
-    uses its pid. The result stays in 10..99 (0..101 are safe on Linux).
-    """
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
-    if worker.startswith("gw"):
-        return 10 + (os.getppid() + int(worker[2:])) % 90
-    return 10 + os.getpid() % 90
-
-
 @pytest.fixture(scope="module")
 def vision_msgs_msg():
-    """vision_msgs.msg with loadable type support, or skip saying what is missing."""
-    hint = "run scripts/ros_setup.sh VENV and source VENV/yolo_ros_env.sh before python"
-    try:
-        import rclpy  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"rclpy not importable ({exc}); {hint}")
-    try:
-        from vision_msgs import msg
-    except ImportError as exc:
-        pytest.skip(f"vision_msgs not importable ({exc}); {hint}")
-    from rclpy.exceptions import NoTypeSupportImportedException
-    from rclpy.type_support import check_for_type_support
-    from rosidl_generator_py.import_type_support_impl import UnsupportedTypeSupport
+    """vision_msgs.msg with loadable type support, or skip (fail in CI) saying what is missing."""
+    require_ros()
+    from vision_msgs import msg
 
-    try:
-        for msg_type in (msg.Detection2DArray, msg.LabelInfo):
-            check_for_type_support(msg_type)
-    except (UnsupportedTypeSupport, NoTypeSupportImportedException) as exc:
-        pytest.skip(f"vision_msgs type support does not load ({exc}); {hint}")
     return msg
 
 
@@ -147,7 +119,7 @@ def test_detections_and_label_info_round_trip(vision_msgs_msg, monkeypatch):
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-    domain = _domain_id()
+    domain = domain_id()
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))  # read by rclpy.init() here and in the child
     # Topics of this process too, so that a domain shared by chance with another run mixes nothing.
     namespace = f"/ros_kit_test_{os.getpid()}"

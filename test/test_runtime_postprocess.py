@@ -93,6 +93,21 @@ def test_nms_equals_opencv(seed, count):
     assert (np.diff(scores[ours]) <= 0).all(), "kept boxes must come best first"
 
 
+@pytest.mark.parametrize("max_keep", [1, 7, 100, 600, 5000])
+def test_nms_stops_at_max_keep_with_the_same_boxes(max_keep):
+    """The early stop (which bounds the work an untrained model's flood of candidates costs) changes nothing
+    in the boxes kept: they are the first max_keep of the full greedy NMS, across block boundaries too."""
+    rng = np.random.default_rng(9)
+    count = 3000
+    xy = rng.uniform(0, 20 * np.sqrt(count), (count, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(10, 120, (count, 2))], axis=1).astype(np.float32)
+    scores = rng.uniform(0.3, 1.0, count).astype(np.float32)
+    class_ids = rng.integers(0, 3, count)
+    full = nms(boxes, scores, class_ids, 0.45)
+    assert len(full) > 600
+    np.testing.assert_array_equal(nms(boxes, scores, class_ids, 0.45, max_keep=max_keep), full[:max_keep])
+
+
 def test_nms_of_nothing():
     assert nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), 0.45).size == 0
 

@@ -52,13 +52,18 @@ def candidates(
     return box_idx, class_ids.astype(np.int64), scores.ravel()[flat]
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float) -> np.ndarray:
+def nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float,
+        max_keep: int | None = None) -> np.ndarray:
     """Indices kept by greedy class-aware NMS, best score first; a box is dropped when IoU > threshold.
 
     Classes are kept apart by shifting each class's boxes to its own region of the plane. Boxes are taken in
     score order, NMS_BLOCK at a time: a block is first tested against everything kept so far, then suppressed
     within itself on one IoU matrix. At runtime thresholds that is one block and a handful of numpy calls;
     at evaluation thresholds (thousands of candidates) memory stays O(block x kept), not O(K^2).
+
+    Greedy NMS never revisits a kept box, so the first `max_keep` kept are final: the scan stops there. That
+    bounds the work on any input (an untrained or broken model can pass tens of thousands of candidates,
+    which took 36 s per frame unbounded) without changing the result of `nms(...)[:max_keep]`.
     """
     order = np.argsort(-scores, kind="stable")
     shifted = _separate_classes(boxes[order], class_ids[order])
@@ -67,9 +72,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_thresh
     for start in range(0, len(order), NMS_BLOCK):
         block = shifted[start : start + NMS_BLOCK]
         alive = ~(box_iou(kept, block) > iou_threshold).any(axis=0) if len(kept) else np.ones(len(block), bool)
-        survivors = _greedy(block, alive, box_iou(block, block) > iou_threshold)
+        survivors = _greedy(block, alive, box_iou(block, block) > iou_threshold, max_keep and max_keep - len(kept))
         kept = np.concatenate([kept, block[survivors]])
         positions.append(start + survivors)
+        if max_keep is not None and len(kept) >= max_keep:
+            break
     return order[np.concatenate(positions)] if positions else np.empty(0, dtype=np.intp)
 
 
@@ -82,10 +89,16 @@ def _separate_classes(boxes: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
     return boxes + (class_ids * span)[:, None]
 
 
-def _greedy(block: np.ndarray, alive: np.ndarray, overlaps: np.ndarray) -> np.ndarray:
-    """Positions kept in a score-sorted block: each survivor removes the later boxes it overlaps."""
+def _greedy(block: np.ndarray, alive: np.ndarray, overlaps: np.ndarray, limit: int | None = None) -> np.ndarray:
+    """Positions kept in a score-sorted block: each survivor removes the later boxes it overlaps; at most
+    `limit` (None: all)."""
+    found = 0
     for i in range(len(block)):
         if alive[i]:
+            found += 1
+            if limit is not None and found == limit:
+                alive[i + 1 :] = False
+                break
             alive[i + 1 :] &= ~overlaps[i, i + 1 :]
     return np.flatnonzero(alive)
 
@@ -118,7 +131,7 @@ def postprocess(
     """
     box_idx, class_ids, cand_scores = candidates(scores, conf_threshold, classes)
     cand_boxes = boxes[box_idx]
-    keep = nms(cand_boxes, cand_scores, class_ids, iou_threshold)[:max_detections]
+    keep = nms(cand_boxes, cand_scores, class_ids, iou_threshold, max_keep=max_detections)
     return Detections(
         boxes=transform.to_original(cand_boxes[keep]),
         scores=cand_scores[keep].astype(np.float32),
