@@ -11,7 +11,7 @@ package_name = "yolo_compress"
 # metadata, and setuptools-generated console scripts refuse to start when install_requires is unmet.
 RUNTIME = ["numpy>=1.24", "opencv-python-headless>=4.8,<5", "onnxruntime>=1.17", "pyyaml"]
 OFFLINE = ["torch>=2.1", "onnx>=1.15", "torch-pruning>=1.6", "rosbags>=0.10", "tqdm", "matplotlib"]
-TEST = ["pytest<9", "pycocotools", "ruff"]
+TEST = ["pytest<9", "pycocotools", "ruff", "colcon-common-extensions"]
 
 setup(
     name=package_name,

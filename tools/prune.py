@@ -36,8 +36,9 @@ from yolo_compress.prune.sensitivity import load_widths
 from yolo_compress.prune.variants import PRECISIONS
 from yolo_compress.train.finetune import FinetuneConfig
 
-DEMO = {"data": "synthetic:800:0", "val": "synthetic:120:1", "out": "out/prune-demo", "pretrain_epochs": 12,
-        "pretrain_lr": 0.02, "iterations": 4, "target_flops": 0.25, "finetune_epochs": 2, "lr": 2e-3,
+# The built-in demo: sized to end within 10 minutes on 2 CPU cores (BENCHMARKS.md has the measured time).
+DEMO = {"data": "synthetic:600:0", "val": "synthetic:100:1", "out": "out/prune-demo", "pretrain_epochs": 8,
+        "pretrain_lr": 0.01, "iterations": 3, "target_flops": 0.3, "finetune_epochs": 2, "lr": 2e-3,
         "sizes": "160x160"}
 
 
@@ -107,8 +108,10 @@ def build_job(args: argparse.Namespace) -> PruneJob:
                               warmup_epochs=0.0, device=args.device, progress=not args.no_progress)
     pretrain = None
     if args.pretrain_epochs:
+        pretrained = args.weights is not None or args.checkpoint is not None  # else: from scratch
         pretrain = FinetuneConfig(epochs=args.pretrain_epochs, lr=args.pretrain_lr, batch=args.batch,
-                                  device=args.device, progress=not args.no_progress, augment=AugmentConfig())
+                                  device=args.device, progress=not args.no_progress, augment=AugmentConfig(),
+                                  validate_first=pretrained, eval_every=1 if pretrained else args.pretrain_epochs)
     widths = load_widths(args.sensitivity) if args.criterion == "sensitivity" else None
     schedule = ScheduleConfig(
         criterion=args.criterion, iterations=args.iterations or 10, step_amount=args.step,

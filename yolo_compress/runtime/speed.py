@@ -43,22 +43,29 @@ def measure_speed(detector: Detector, frames: Sequence[np.ndarray], runs: int = 
 
 
 def measure_side_by_side(detectors: Mapping[str, Detector], frames: Sequence[np.ndarray], runs: int = 50,
-                         warmup: int = 5) -> dict[str, Speed]:
-    """Speed of every detector, calls interleaved (A B C A B C ...) so that machine noise, which reaches
-    1.8x between runs on a shared CPU, hits all of them alike and their ratios hold."""
+                         warmup: int = 5, block: int = 10) -> dict[str, Speed]:
+    """Speed of every detector, measured in rounds (A-block B-block C-block, A-block ...) so that machine
+    noise, which reaches 1.8x between runs on a shared CPU, hits all of them alike and their ratios hold.
+
+    Blocks rather than single calls: ONNX Runtime's intra-op threads spin for a while after each run, so
+    calling another session right after one measures the two fighting for the cores (seen: 15x slower).
+    Each block starts with one untimed call, as a robot's steady stream would find the threads awake.
+    """
     if not frames:
         raise ValueError("measuring speed needs at least one frame")
-    if runs < 1 or warmup < 0:
-        raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
-    for i in range(warmup):
-        for detector in detectors.values():
+    if runs < 1 or warmup < 0 or block < 1:
+        raise ValueError(f"need runs >= 1, warmup >= 0, block >= 1; got {runs}, {warmup}, {block}")
+    for detector in detectors.values():
+        for i in range(warmup):
             detector.detect(frames[i % len(frames)])
-    samples = {name: np.empty((runs, len(STAGES))) for name in detectors}
-    for i in range(runs):
+    samples: dict[str, list[list[float]]] = {name: [] for name in detectors}
+    for start in range(0, runs, block):
         for name, detector in detectors.items():
-            timing = detector.detect(frames[i % len(frames)]).timing
-            samples[name][i] = [getattr(timing, stage) for stage in STAGES]
-    return {name: _speed(values) for name, values in samples.items()}
+            detector.detect(frames[start % len(frames)])
+            for i in range(start, min(start + block, runs)):
+                timing = detector.detect(frames[i % len(frames)]).timing
+                samples[name].append([getattr(timing, stage) for stage in STAGES])
+    return {name: _speed(np.asarray(values)) for name, values in samples.items()}
 
 
 def _speed(samples: np.ndarray) -> Speed:
