@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from yolo_compress.models.darknet import Darknet
@@ -9,6 +10,7 @@ from yolo_compress.models.layers import ConvBlock
 from yolo_compress.prune.groups import channel_groups
 from yolo_compress.prune.importance import (
     BNScaleImportance,
+    FlopsRegularized,
     L1Importance,
     RandomImportance,
     TaylorImportance,
@@ -74,6 +76,18 @@ def test_l1_and_bn_scale_and_random():
     first = RandomImportance(model, seed=3).scores(group)
     torch.testing.assert_close(first, RandomImportance(model, seed=3).scores(group))
     assert not torch.equal(first, RandomImportance(model, seed=4).scores(group))
+
+
+def test_flops_regularization_lowers_the_scores_of_expensive_groups_most():
+    model = _demo()
+    groups = channel_groups(model)
+    base = L1Importance(model)
+    regularized = FlopsRegularized(base, model, groups, weight=0.5)
+    drops = {g.layer: float((base.scores(g) - regularized.scores(g)).mean()) for g in groups}
+    assert max(drops.values()) == pytest.approx(0.5)
+    # the stem (full-resolution 3x3 conv) costs more per channel than the stride-16 1x1 convs
+    assert drops[0] > drops[max(drops)]
+    assert FlopsRegularized(base, model, groups, weight=0.0).scores(groups[0]).equal(base.scores(groups[0]))
 
 
 def test_taylor_without_calibration_says_so():

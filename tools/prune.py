@@ -37,8 +37,8 @@ from yolo_compress.prune.variants import PRECISIONS
 from yolo_compress.train.finetune import FinetuneConfig
 
 # The built-in demo: sized to end within 10 minutes on 2 CPU cores (BENCHMARKS.md has the measured time).
-DEMO = {"data": "synthetic:600:0", "val": "synthetic:100:1", "out": "out/prune-demo", "pretrain_epochs": 8,
-        "pretrain_lr": 0.01, "iterations": 3, "target_flops": 0.3, "finetune_epochs": 2, "lr": 2e-3,
+DEMO = {"data": "synthetic:400:0", "val": "synthetic:80:1", "out": "out/prune-demo", "pretrain_epochs": 8,
+        "pretrain_lr": 0.01, "iterations": 3, "target_flops": 0.35, "finetune_epochs": 2, "lr": 3e-3,
         "sizes": "160x160"}
 
 
@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sched.add_argument("--rule", default="global", choices=["global", "uniform"])
     sched.add_argument("--round-to", type=int, default=8)
     sched.add_argument("--min-channels", type=int, default=8)
+    sched.add_argument("--flops-weight", type=float, default=0.0, help="FLOPs regularization of the scores "
+                       "(0: off; e.g. 0.1 favours cutting expensive layers)")
     sched.add_argument("--calibration-batches", type=int, default=8, help="Taylor calibration batches")
     train = p.add_argument_group("finetuning")
     train.add_argument("--pretrain-epochs", type=int, help="finetune the start model first (demo: from scratch)")
@@ -116,7 +118,8 @@ def build_job(args: argparse.Namespace) -> PruneJob:
     schedule = ScheduleConfig(
         criterion=args.criterion, iterations=args.iterations or 10, step_amount=args.step,
         target_flops=args.target_flops, rule=args.rule, round_to=args.round_to, min_channels=args.min_channels,
-        calibration_batches=args.calibration_batches, calibration_batch=args.batch, finetune=finetune,
+        flops_weight=args.flops_weight, calibration_batches=args.calibration_batches, calibration_batch=args.batch,
+        finetune=finetune,
         distill=args.teacher, measure=MeasureSettings(conf_threshold=args.conf, threads=args.threads),
         final_widths=widths,
     )

@@ -14,12 +14,13 @@ iterative schedule never know which one they run. Scores are L2-normalized per g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Protocol
 
 import torch
 
+from yolo_compress.models.complexity import layer_costs
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.layers import ConvBlock
 from yolo_compress.prune.groups import ChannelGroup
@@ -156,6 +157,35 @@ class TaylorImportance:
 
     def scores(self, group: ChannelGroup) -> torch.Tensor:
         return _mean_over_members(group, self.layer_scores)
+
+
+class FlopsRegularized:
+    """`base` minus `weight` x the FLOPs one channel of the group costs, relative to the costliest group's
+    channel (Molchanov et al.'s FLOPs regularization): at equal importance, channels of expensive layers go
+    first. `weight` 0 is `base` itself; scores are no longer unit-norm."""
+
+    def __init__(self, base: Importance, model: Darknet, groups: Sequence[ChannelGroup], weight: float):
+        self.base = base
+        self.name = f"{base.name}+flops"
+        self.weight = weight
+        costs = [c.flops for c in layer_costs(model)]
+        per_channel = {g.layer: _channel_flops(model, g, costs) for g in groups}
+        top = max(per_channel.values(), default=0.0) or 1.0
+        self._relative = {layer: value / top for layer, value in per_channel.items()}
+
+    def scores(self, group: ChannelGroup) -> torch.Tensor:
+        return self.base.scores(group) - self.weight * self._relative[group.layer]
+
+
+def _channel_flops(model: Darknet, group: ChannelGroup, costs: Sequence[int]) -> float:
+    """FLOPs saved per removed channel of `group`: each member conv's FLOPs over its channel count on the
+    pruned side, weighted by the share of the group it holds."""
+    total = 0.0
+    for member in group.members:
+        conv = model.layers[member.layer].conv
+        channels = conv.out_channels if member.outputs else conv.in_channels
+        total += costs[member.layer] / channels * len(member.channels) / group.size
+    return total
 
 
 CRITERIA = {"taylor": TaylorImportance, "l1": L1Importance, "bn": BNScaleImportance, "random": RandomImportance}

@@ -33,6 +33,8 @@ from yolo_compress.models.complexity import layer_costs
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.layers import ConvBlock
 from yolo_compress.prune.calibration import make_importance
+from yolo_compress.prune.groups import channel_groups
+from yolo_compress.prune.importance import FlopsRegularized
 from yolo_compress.prune.measure import MeasureSettings, measure_onnx
 from yolo_compress.prune.step import StepSettings, conv_widths, prune_step
 from yolo_compress.train.finetune import _RESUMABLE_CHANGES as RESUMABLE_CHANGES
@@ -47,7 +49,8 @@ class ScheduleConfig:
     (in proportion to the current size) or, with `target_flops` (ratio of the starting conv FLOPs), cuts
     down a geometric path that reaches it at the last iteration. Criterion "sensitivity" needs
     `final_widths` (group layer -> channels at the end, from sensitivity.derive_widths): each iteration
-    moves every group a K-th of the way there, choosing channels by L1 norm within the group."""
+    moves every group a K-th of the way there, choosing channels by L1 norm within the group. `flops_weight`
+    > 0 subtracts that weight x each channel's relative FLOPs from the scores (importance.FlopsRegularized)."""
 
     criterion: str = "taylor"
     iterations: int = 10
@@ -56,6 +59,7 @@ class ScheduleConfig:
     rule: str = "global"
     round_to: int = 8
     min_channels: int = 8
+    flops_weight: float = 0.0
     calibration_batches: int = 8
     calibration_batch: int = 8
     finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(epochs=2, lr=1e-4, warmup_epochs=0.0))
@@ -193,6 +197,8 @@ class PruneRun:
         criterion = "l1" if cfg.criterion == "sensitivity" else cfg.criterion
         importance = make_importance(criterion, model, self.train, cfg.calibration_batches,
                                      cfg.calibration_batch, cfg.finetune.resize, cfg.seed + k, self.progress)
+        if cfg.flops_weight:
+            importance = FlopsRegularized(importance, model, channel_groups(model), cfg.flops_weight)
         if cfg.final_widths is not None:
             widths = {layer: round(original[layer] - (original[layer] - final) * k / cfg.iterations)
                       for layer, final in cfg.final_widths.items()}
