@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from _data import pruned_demo, randomize_bn
@@ -29,6 +31,18 @@ def test_round_trip(tmp_path):
     assert not loaded.model.training
     assert loaded.model.to_sections() == model.to_sections()
     _assert_same_outputs(model, loaded.model)
+
+
+def test_written_files_are_readable_by_others_like_open_makes_them(tmp_path):
+    """mkstemp makes 0600 files; a checkpoint or model must get 0666 minus the umask, as open() gives."""
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "m.pt", Darknet.from_cfg("demo"), NAMES)
+        plain = tmp_path / "plain"
+        plain.write_text("x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o644
 
 
 def test_pruned_model_loads_without_history(tmp_path):

@@ -79,7 +79,10 @@ def test_auto_tier_picks_then_moves_down_and_up(node):
         assert moved["tier"] == _faster(expected), moved
         assert f"{expected} -> {moved['tier']}" in moved["auto_event"] and "below target" in moved["auto_event"]
 
-        (result,) = probe.set_parameters(NODE, {"target_hz": rates[expected] / 3})
+        # Well under the slower tier's isolated rate: the fast camera stream itself takes CPU from the node (on a
+        # quiet machine the 640 tier measured 63 Hz alone but served 28 Hz under a 155 Hz stream), so a target
+        # of a third of it left the move back up to chance.
+        (result,) = probe.set_parameters(NODE, {"target_hz": rates[expected] / 6})
         assert result.successful, result.reason
         probe.spin_until(lambda: latest().get("tier") == expected, MOVE_DEADLINE_S, f"a move back up to {expected}")
         assert "far above" in latest()["auto_event"], latest()

@@ -56,11 +56,11 @@ def test_person_only_yolo_fastest_has_the_person_ap_of_the_coco_model():
     _, _, names_file = yolo_fastest_files("yolo-fastest-1.1")
     model, _, _ = real_model("yolo-fastest-1.1")
     names = [line.strip() for line in names_file.read_text().splitlines() if line.strip()]
-    persons = load_dataset(f"yolo:{shared_path('coco128-train')}", ["person"])[:64]
+    persons = load_dataset(f"yolo:{shared_path('coco128-train')}", ["person"])[:40]
     person_model = select_classes(model, names, ["person"])
     assert person_model.heads[0].num_classes == 1
     full = validate(model, names, persons)  # the 80-class model scored on its person column only
     cut = validate(person_model, ["person"], persons)
-    assert full["n_gt"] == cut["n_gt"] > 50
+    assert full["n_gt"] == cut["n_gt"] > 40
     assert full["ap50"] > 0.3
     assert (cut["ap50"], cut["ap50_95"]) == (full["ap50"], full["ap50_95"])

@@ -11,15 +11,16 @@ import pytest
 import torch
 from _data import pruned_demo, randomize_bn
 
-from yolo_compress.data import load_dataset
+from yolo_compress.data import DetectionDataset, SyntheticConfig, load_dataset, synthetic_dataset
 from yolo_compress.models.checkpoint import load_checkpoint
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.train.distill import DistillLoss
 from yolo_compress.train.ema import ModelEMA
 from yolo_compress.train.finetune import STATE_FILE, FinetuneConfig, finetune
+from yolo_compress.train.precise_bn import recompute_bn_stats
 from yolo_compress.train.schedule import warmup_cosine_factor
 
-SIZE = 96  # the demo cfg at half its input size: 4x fewer FLOPs, same layers and heads
+SIZE = 64  # the demo cfg at a third of its input size: 9x fewer FLOPs, same layers and heads
 QUIET = {"workers": 0, "progress": False}
 
 
@@ -30,26 +31,26 @@ def small_demo(seed: int = 0) -> Darknet:
     return Darknet(sections)
 
 
-def scenes(count: int, seed: int = 1):
-    return load_dataset(f"synthetic:{count}:{seed}?size={SIZE}")
+def scenes(count: int, seed: int = 1) -> DetectionDataset:
+    return synthetic_dataset(count, seed, SyntheticConfig(height=SIZE, width=SIZE, max_side=48))
 
 
 def test_the_demo_cfg_learns_a_small_synthetic_set(tmp_path):
-    data = scenes(16)
-    config = FinetuneConfig(epochs=25, lr=0.05, batch=4, warmup_epochs=1, ema=False, augment=None, eval_every=25,
-                            **QUIET)
-    result = finetune(small_demo(), list(data.names), data, data, config, tmp_path)
+    scenes_8 = scenes(8)
+    train = scenes_8.subset(list(range(8)) * 8)  # 16 steps per epoch: fewer epochs of bookkeeping
+    config = FinetuneConfig(epochs=3, lr=0.05, batch=4, warmup_epochs=0.5, ema=False, augment=None, **QUIET)
+    result = finetune(small_demo(), list(scenes_8.names), train, scenes_8, config, tmp_path)
     start, first, last = result.history[0], result.history[1], result.history[-1]
     assert start["epoch"] == 0 and start["ap50"] < 0.05  # validate_first: the untrained model
-    assert last["epoch"] == 25 and last["loss"] < first["loss"] / 5
-    assert last["ap50"] > 0.4, result.history
-    assert result.best is not None and result.best["epoch"] == 25
+    assert last["epoch"] == 3 and last["loss"] < first["loss"] / 5
+    assert last["ap50"] > 0.3, result.history
+    assert result.best is not None and result.best["epoch"] == 3
     best = load_checkpoint(result.best_path)
-    assert best.names == list(data.names) and best.metadata["epoch"] == 25
+    assert best.names == list(scenes_8.names) and best.metadata["epoch"] == 3
     assert best.metadata["ap50"] == pytest.approx(last["ap50"])
     assert best.metadata["finetune"]["lr"] == 0.05
     rows = list(csv.DictReader((tmp_path / "log.csv").open()))
-    assert [int(r["epoch"]) for r in rows] == list(range(26)) and rows[0]["loss"] == ""
+    assert [int(r["epoch"]) for r in rows] == list(range(4)) and rows[0]["loss"] == ""
     assert json.loads((tmp_path / "log.json").read_text())[-1]["ap50"] == last["ap50"]
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -91,14 +92,15 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
 
 def test_a_pruned_model_finetunes_and_its_checkpoint_keeps_the_channels(tmp_path):
-    data = load_dataset("synthetic:4:3")  # the full 192x192 demo, as pruned_demo() cuts it
+    data = load_dataset("synthetic:2:3")  # the full 192x192 demo, as pruned_demo() cuts it
     model = pruned_demo().train()
+    before = model.layers[13].conv.weight.detach().clone()
     config = FinetuneConfig(epochs=1, lr=1e-3, batch=2, ema=False, **QUIET)
     result = finetune(model, list(data.names), data, data, config, tmp_path)
-    assert result.model is model
+    assert result.model is model and not torch.equal(model.layers[13].conv.weight, before)
     saved = load_checkpoint(result.last_path).model
     assert saved.cfg_text() == model.cfg_text() and saved.layers[13].conv.out_channels == 96
-    assert "ap50" in result.history[-1]
+    assert [r["epoch"] for r in result.history] == [0, 1] and "ap50" in result.history[-1]
 
 
 def test_distillation_adds_a_term_that_pulls_the_student_to_the_teacher(tmp_path):
@@ -120,6 +122,33 @@ def test_distillation_adds_a_term_that_pulls_the_student_to_the_teacher(tmp_path
     assert first["loss"] == pytest.approx(sum(first[k] for k in ("box", "obj", "cls", "distill")), rel=1e-4)
     with pytest.raises(ValueError, match="teacher and student heads differ"):
         DistillLoss(Darknet.from_cfg("demo"), teacher.heads)
+
+
+def test_precise_bn_sets_the_statistics_of_the_weights_as_they_are():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Dropout(0.5), torch.nn.BatchNorm2d(4, momentum=0.03))
+    batches = [torch.rand(2, 3, 8, 8) + i for i in range(2)]
+    assert recompute_bn_stats(model, batches, torch.device("cpu")) == 2
+    bn = model[2]
+    with torch.no_grad():  # dropout is off while measuring: BN sees what it sees at inference
+        features = [model[0](b) for b in batches]
+    expected_mean = torch.stack([f.mean(dim=(0, 2, 3)) for f in features]).mean(dim=0)
+    expected_var = torch.stack([f.var(dim=(0, 2, 3)) for f in features]).mean(dim=0)  # unbiased, as BN keeps it
+    torch.testing.assert_close(bn.running_mean, expected_mean)
+    torch.testing.assert_close(bn.running_var, expected_var)
+    assert bn.momentum == 0.03 and model.training
+
+
+def test_frozen_bn_statistics_stay_while_the_weights_learn(tmp_path):
+    model = randomize_bn(small_demo())
+    stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    conv = model.layers[0].conv.weight.detach().clone()
+    data = scenes(4)
+    config = FinetuneConfig(epochs=1, lr=0.01, batch=2, freeze_bn_stats=True, **QUIET)
+    result = finetune(model, list(data.names), data, None, config, tmp_path)
+    assert not torch.equal(result.model.layers[0].conv.weight, conv)
+    for key, value in stats.items():  # with EMA on, result.model holds the EMA's copy: frozen there too
+        assert torch.equal(result.model.state_dict()[key], value), key
 
 
 def test_warmup_then_cosine_and_the_ema_ramp():

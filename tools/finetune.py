@@ -8,7 +8,8 @@
         --epochs 3 --lr 1e-4 --teacher unpruned.pt --out runs/recover [--resume]
 
 Under torchrun (torchrun --nproc_per_node 2 tools/finetune.py ...) every process trains a share of each
-batch; rank 0 validates and writes. Writes OUT/last.pt, best.pt, train_state.pt, log.csv, log.json, curves.png.
+batch; rank 0 validates and writes. Writes OUT/last.pt, best.pt, train_state.pt, log.csv, log.json, curves.png
+(and tests.json with --test).
 """
 
 from __future__ import annotations
@@ -43,8 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--classes", help="comma-separated classes to keep, e.g. person (cuts model and data)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--resume", action="store_true", help="continue OUT/train_state.pt exactly")
-    parser.add_argument("--teacher", help="checkpoint to distill from (e.g. the unpruned model)")
+    teacher = parser.add_mutually_exclusive_group()
+    teacher.add_argument("--teacher", help="checkpoint to distill from (e.g. the unpruned model)")
+    teacher.add_argument("--teacher-start", action="store_true",
+                         help="distill from the starting model (keeps what it knew where the labels are silent)")
     parser.add_argument("--resize", choices=RESIZE_MODES, help="default: the checkpoint's, else stretch")
+    parser.add_argument("--test", action="append", default=[], metavar="SPEC",
+                        help="dataset to score before and after finetuning (repeatable; OUT/tests.json)")
     defaults = FinetuneConfig()
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--lr", type=float, default=defaults.lr, help=f"peak SGD learning rate ({defaults.lr})")
@@ -54,6 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-ema", action="store_true", help="validate and save the raw weights, not an EMA")
     parser.add_argument("--no-augment", action="store_true", help="train on the plain runtime preprocessing")
     parser.add_argument("--no-amp", action="store_true", help="float32 on CUDA too")
+    parser.add_argument("--freeze-bn", action="store_true",
+                        help="keep the model's BN statistics (a pretrained model on a small or other-domain set)")
+    parser.add_argument("--precise-bn", type=int, default=defaults.precise_bn_batches, metavar="BATCHES",
+                        help="recompute BN statistics on this many training batches before validating (0: off)")
     parser.add_argument("--distill-weight", type=float, default=defaults.distill_weight)
     parser.add_argument("--device", default=defaults.device, help="auto (cuda if available), cpu, cuda:N")
     parser.add_argument("--workers", type=int, default=defaults.workers, help="data loader processes")
@@ -70,13 +80,15 @@ def job_from_args(args: argparse.Namespace) -> FinetuneJob:
         weight_decay=args.weight_decay, ema=not args.no_ema, amp=not args.no_amp, device=args.device,
         workers=args.workers, eval_every=args.eval_every, seed=args.seed,
         augment=None if args.no_augment else AugmentConfig(), distill_weight=args.distill_weight,
-        best_metric=args.best_metric, progress=not args.no_progress,
+        best_metric=args.best_metric, precise_bn_batches=args.precise_bn, freeze_bn_stats=args.freeze_bn,
+        progress=not args.no_progress,
     )
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     return FinetuneJob(
         data=args.data, out=args.out, config=config, cfg=args.cfg, weights=args.weights, checkpoint=args.checkpoint,
         names=args.names, val=args.val, val_from=args.val_from, val_fraction=args.val_fraction,
-        split_seed=args.split_seed, classes=classes, teacher=args.teacher, resize=args.resize, resume=args.resume,
+        split_seed=args.split_seed, classes=classes, teacher=args.teacher, teacher_start=args.teacher_start,
+        resize=args.resize, tests=args.test, resume=args.resume,
     )
 
 
@@ -87,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print("finetune: --weights needs --cfg", file=sys.stderr)
         return 2
     try:
-        result = run_job(job_from_args(args))
+        result, tests = run_job(job_from_args(args))
     except (OSError, ValueError, FloatingPointError) as exc:  # DatasetError, CfgError are ValueErrors
         print(f"finetune: {exc}", file=sys.stderr)
         return 1
@@ -98,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     if result.best is not None:
         print(f"best: epoch {result.best['epoch']} -> {result.best_path}")
     print(f"last: {result.last_path}")
+    for spec, scores in tests.items():
+        line = ", ".join(f"{name}{'' if name == 'before' else ' (epoch ' + str(m['epoch']) + ')'} AP50 "
+                         f"{m['ap50']:.4f} AP50:95 {m['ap50_95']:.4f}" for name, m in scores.items())
+        print(f"{spec} ({scores['before']['n_gt']} boxes): {line}")
     return 0
 
 

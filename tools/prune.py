@@ -28,7 +28,7 @@ import _bootstrap  # noqa: F401  (before yolo_compress: makes a checkout importa
 # isort: split
 from yolo_compress.data.augment import AugmentConfig
 from yolo_compress.prune.importance import CRITERIA
-from yolo_compress.prune.job import ModelSpec, PruneJob, run_job
+from yolo_compress.prune.job import DataSpec, ModelSpec, PruneJob, run_job
 from yolo_compress.prune.measure import MeasureSettings
 from yolo_compress.prune.pipeline import PipelineConfig
 from yolo_compress.prune.schedule import ScheduleConfig
@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data = p.add_argument_group("data (dataset specs: yolo:DIR, voc:DIR, coco:ANN,IMGDIR, synthetic:N[:SEED])")
     data.add_argument("--data", help="training set (finetuning and Taylor calibration)")
     data.add_argument("--val", help="validation set (AP of every candidate)")
+    data.add_argument("--val-from", help="hold --val-fraction of this set out for validation; the rest trains")
+    data.add_argument("--val-fraction", type=float, default=0.25)
+    data.add_argument("--split-seed", type=int, default=0)
     data.add_argument("--classes", help="comma-separated classes to keep, e.g. person")
     sched = p.add_argument_group("schedule")
     sched.add_argument("--criterion", default="taylor", choices=[*CRITERIA, "sensitivity"])
@@ -91,8 +94,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, key, value)
     if demo:
         args.cfg = "demo"
-    if args.data is None or args.val is None:
-        p.error("--data and --val are required with --cfg or --checkpoint")
+    if args.data is None or (args.val is None) == (args.val_from is None):
+        p.error("give --data and one of --val or --val-from with --cfg or --checkpoint")
     return args
 
 
@@ -130,8 +133,8 @@ def build_job(args: argparse.Namespace) -> PruneJob:
     pipeline = PipelineConfig(criteria=criteria, schedule=schedule, sizes=_sizes(args.sizes), precisions=precisions)
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
     model = ModelSpec(args.cfg, args.weights, args.checkpoint, args.names)
-    return PruneJob(model, args.data, args.val, args.out, classes, pretrain, pipeline,
-                    progress=not args.no_progress)
+    data = DataSpec(args.data, args.val, args.val_from, args.val_fraction, args.split_seed)
+    return PruneJob(model, data, args.out, classes, pretrain, pipeline, progress=not args.no_progress)
 
 
 def main(argv: list[str] | None = None) -> int:

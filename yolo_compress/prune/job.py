@@ -17,13 +17,11 @@ import numpy as np
 import torch
 
 from yolo_compress.data.dataset import DetectionDataset
-from yolo_compress.data.specs import load_dataset
 from yolo_compress.models.checkpoint import load_checkpoint
 from yolo_compress.models.darknet import Darknet
-from yolo_compress.models.source import load_model_source
 from yolo_compress.prune.pipeline import PipelineConfig, PipelineData, run_pipeline
-from yolo_compress.train.classes import select_classes
 from yolo_compress.train.finetune import FinetuneConfig, finetune
+from yolo_compress.train.job import start_model, train_val_sets
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +37,21 @@ class ModelSpec:
 
 
 @dataclass
+class DataSpec:
+    """Training and validation sets: `val` a spec of its own, or `val_fraction` held out of `val_from`
+    (then the rest of it trains too)."""
+
+    data: str
+    val: str | None = None
+    val_from: str | None = None
+    val_fraction: float = 0.25
+    split_seed: int = 0
+
+
+@dataclass
 class PruneJob:
     model: ModelSpec
-    data: str
-    val: str
+    data: DataSpec
     out: Path
     classes: list[str] | None = None
     pretrain: FinetuneConfig | None = None
@@ -57,19 +66,11 @@ def _frames(dataset: DetectionDataset, count: int) -> list[np.ndarray]:
     return [dataset[i].load_image() for i in range(0, len(dataset), step)][:count]
 
 
-def start_model(job: PruneJob, train: DetectionDataset, val: DetectionDataset) -> tuple[Darknet, list[str]]:
+def prepared_model(job: PruneJob, train: DetectionDataset, val: DetectionDataset) -> tuple[Darknet, list[str]]:
     """The adapted (and, with job.pretrain, finetuned) model every tier is measured against."""
-    spec = job.model
     torch.manual_seed(job.pipeline.schedule.seed)  # a cfg without weights starts from a reproducible init
-    source = load_model_source(spec.cfg, spec.weights, spec.checkpoint, spec.names)
-    model, names = source.model, source.names
-    if spec.weights is None and spec.checkpoint is None and spec.names is None:
-        # trained from scratch: the classes are the training set's (same count, or the cfg does not fit it)
-        if len(train.names) != len(names):
-            raise ValueError(f"cfg {spec.cfg} has {len(names)} classes, the training set {len(train.names)}")
-        names = list(train.names)
-    if job.classes and list(job.classes) != names:
-        model, names = select_classes(model, names, job.classes), list(job.classes)
+    spec = job.model
+    model, names, _ = start_model(spec.cfg, spec.weights, spec.checkpoint, spec.names, job.classes, train.names)
     if job.pretrain is None:
         return model, names
     folder = job.out / "pretrain"
@@ -85,8 +86,10 @@ def start_model(job: PruneJob, train: DetectionDataset, val: DetectionDataset) -
 
 def run_job(job: PruneJob) -> dict[str, Any]:
     """Run (or resume) the whole job; returns the report summary."""
-    train = load_dataset(job.data, job.classes)
-    val = load_dataset(job.val, job.classes)
-    model, names = start_model(job, train, val)
+    d = job.data
+    train, val = train_val_sets(d.data, d.val, d.val_from, d.val_fraction, d.split_seed, job.classes)
+    if val is None:
+        raise ValueError("pruning needs a validation set: give --val or --val-from")
+    model, names = prepared_model(job, train, val)
     data = PipelineData(names, train, val, _frames(val, job.latency_frames), _frames(train, job.calibration_frames))
     return run_pipeline(model, data, job.pipeline, job.out, job.progress)

@@ -37,8 +37,7 @@ from yolo_compress.prune.groups import channel_groups
 from yolo_compress.prune.importance import FlopsRegularized
 from yolo_compress.prune.measure import MeasureSettings, measure_onnx
 from yolo_compress.prune.step import StepSettings, conv_widths, prune_step
-from yolo_compress.train.finetune import _RESUMABLE_CHANGES as RESUMABLE_CHANGES
-from yolo_compress.train.finetune import FinetuneConfig, finetune
+from yolo_compress.train.finetune import RESUMABLE_CHANGES, FinetuneConfig, finetune
 
 log = logging.getLogger(__name__)
 

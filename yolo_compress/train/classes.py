@@ -72,3 +72,16 @@ def _head_conv(model: Darknet, head: Head) -> int:
             "its classes cannot be sliced"
         )
     return index
+
+
+def with_num_classes(model: Darknet, num_classes: int) -> Darknet:
+    """A freshly initialized model of the same cfg whose heads predict `num_classes` classes: for training
+    from scratch on a dataset with another class count (no trained weights to keep)."""
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    sections = model.to_sections()
+    for head in model.heads:
+        conv_index = _head_conv(model, head)
+        sections[head.index + 1].options["classes"] = str(num_classes)
+        sections[conv_index + 1].options["filters"] = str(head.num_anchors * (5 + num_classes))
+    return Darknet(sections).train(model.training)

@@ -57,6 +57,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def is_main_process() -> bool:
+    """Rank 0, or not under torchrun; readable before the process group exists (torchrun sets RANK)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def init_distributed(device_name: str) -> DistContext:
     """The context of this process: under torchrun (WORLD_SIZE > 1) join the process group (NCCL on CUDA,
     gloo on CPU) with one GPU per local rank; otherwise a world of one."""

@@ -11,9 +11,10 @@ steps) and the body of tools/finetune.py second. What it writes to `out_dir`, af
 - `log.csv`, `log.json`, `curves.png` (history.py).
 
 Optimizer: SGD with momentum, weight decay on conv weights only, a linear warmup then cosine decay per
-batch. That is Darknet's own update (the losses keep Darknet's normalization), so the pretrained weights
-are finetuned by the rule that trained them and a cfg's learning_rate means the same here; an adaptive
-optimizer would also need its moment estimates warmed up, which a few-epoch finetune cannot afford.
+batch. That is Darknet's own update rule, so pretrained weights are finetuned by the rule that trained
+them; an adaptive optimizer would also need its moment estimates warmed up, which a few-epoch finetune
+cannot afford. The loss has ultralytics' normalization (loss.py), so learning rates are on its scale:
+1e-4..1e-3 to finetune a pretrained model, a few 1e-2 to train the demo cfg from scratch.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from yolo_compress.train.distributed import DistContext, init_distributed
 from yolo_compress.train.ema import DEFAULT_DECAY, ModelEMA
 from yolo_compress.train.history import write_history
 from yolo_compress.train.loss import DetectionLoss
-from yolo_compress.train.precise_bn import recompute_bn_stats
+from yolo_compress.train.precise_bn import freeze_bn_stats, recompute_bn_stats
 from yolo_compress.train.schedule import warmup_cosine
 from yolo_compress.train.validate import validate
 
@@ -49,7 +50,7 @@ STATE_FILE = "train_state.pt"
 STATE_FORMAT = "yolo_compress.train_state/1"
 BEST_METRICS = ("ap50", "ap50_95")
 # Settings that change where or how fast a run goes, not what it computes: a resume may change them.
-_RESUMABLE_CHANGES = ("device", "workers", "progress")
+RESUMABLE_CHANGES = ("device", "workers", "progress")
 
 
 @dataclass
@@ -60,8 +61,11 @@ class FinetuneConfig:
     `augment=None` trains on the runtime's plain preprocessing. Before each validation and after the last
     epoch, the BN statistics of the model that is validated and saved are recomputed over
     `precise_bn_batches` batches of training images without augmentation (precise_bn.py; 0: keep BN's
-    running averages). `validate_first` measures the starting model (epoch 0 of the log; it is also a
-    candidate for best.pt, so a finetune never leaves a best.pt worse than its start)."""
+    running averages). `freeze_bn_stats` instead keeps the model's BN statistics as they are (BN normalizes
+    with them in training too; its scale and shift still learn): a small finetune set then cannot pull the
+    statistics of a pretrained model toward its own domain. `validate_first` measures the starting model
+    (epoch 0 of the log; it is also a candidate for best.pt, so a finetune never leaves a best.pt worse than
+    its start)."""
 
     epochs: int = 10
     lr: float = 1e-3
@@ -79,10 +83,13 @@ class FinetuneConfig:
     seed: int = 0
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
     resize: str = "stretch"
-    distill_weight: float = 1.0
+    # the distillation part is a mean like the loss parts, ~1e-3 where a pruned or finetuned student starts;
+    # at 100 it is a quarter of the loss on the person finetune, where it kept the sequences' AP (README)
+    distill_weight: float = 100.0
     max_grad_norm: float | None = 10.0
     best_metric: str = "ap50"
     precise_bn_batches: int = 8
+    freeze_bn_stats: bool = False
     validate_first: bool = True
     progress: bool = True
 
@@ -190,14 +197,11 @@ class _Run:
             self.distill = DistillLoss(teacher.to(self.device), model.heads, config.distill_weight).to(self.device)
         self.dataset = TorchDetectionDataset(_train_set(train, self.names), model.input_size, config.resize,
                                              config.augment, config.seed)
-        plain = TorchDetectionDataset(self.dataset.dataset, model.input_size, config.resize)
-        count = min(len(plain), config.precise_bn_batches * config.batch)
-        self.bn_loader = DataLoader(Subset(plain, range(count)), config.batch, num_workers=config.workers,
-                                    collate_fn=collate)
         self.sampler = DistributedSampler(self.dataset, context.world_size, context.rank, shuffle=True,
                                           seed=config.seed)
         self.loader = DataLoader(self.dataset, _rank_batch(config.batch, context.world_size), sampler=self.sampler,
                                  num_workers=config.workers, collate_fn=collate, pin_memory=self.device.type == "cuda")
+        self.bn_loader = _precise_bn_loader(self.dataset.dataset, model.input_size, config)
         self.optimizer = _sgd(model, config)
         total = config.epochs * len(self.loader)
         self.scheduler = warmup_cosine(self.optimizer, total, min(round(config.warmup_epochs * len(self.loader)),
@@ -227,6 +231,8 @@ class _Run:
         self.sampler.set_epoch(epoch)
         torch.manual_seed(_epoch_seed(self.config.seed, epoch, self.context.rank))  # dropout draws
         self.model.train()
+        if self.config.freeze_bn_stats:
+            freeze_bn_stats(self.model)
         sums: dict[str, float] = {}
         batches = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="batch", leave=False,
                        disable=not (self.config.progress and self.context.is_main))
@@ -276,7 +282,8 @@ class _Run:
         self.epoch = record["epoch"]
         last = self.epoch == self.config.epochs
         validating = self.val is not None and (self.epoch % self.config.eval_every == 0 or self.epoch == 0 or last)
-        if self.context.is_main and self.epoch > 0 and (validating or last) and self.config.precise_bn_batches:
+        recompute = self.config.precise_bn_batches and not self.config.freeze_bn_stats
+        if self.context.is_main and self.epoch > 0 and (validating or last) and recompute:
             recompute_bn_stats(self.eval_model, (images for images, _ in self.bn_loader), self.device)
         self.context.sync_from_main(self.model)
         if self.ema is not None:
@@ -364,6 +371,15 @@ def _val_set(val: DetectionDataset | None, names: list[str]) -> DetectionDataset
     return val if len(shared) == len(val.names) else val.select_classes(shared)
 
 
+def _precise_bn_loader(train: DetectionDataset, input_size: tuple[int, int], config: FinetuneConfig) -> DataLoader:
+    """precise_bn_batches batches of training images without augmentation, spread evenly over the set (a joined
+    set is in source order: its first images would all be one source's)."""
+    count = min(len(train), config.precise_bn_batches * config.batch)
+    indices = np.unique(np.linspace(0, len(train) - 1, count).round().astype(int)).tolist()
+    plain = TorchDetectionDataset(train, input_size, config.resize)
+    return DataLoader(Subset(plain, indices), config.batch, num_workers=config.workers, collate_fn=collate)
+
+
 def _rank_batch(batch: int, world_size: int) -> int:
     if batch % world_size:
         raise ValueError(f"batch {batch} does not split evenly over {world_size} processes")
@@ -387,5 +403,5 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
 def _config_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     keys = sorted(set(saved) | set(current))
     return [f"{k} ({saved.get(k)!r} -> {current.get(k)!r})" for k in keys
-            if k not in _RESUMABLE_CHANGES and saved.get(k) != current.get(k)]
+            if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)]
 

@@ -1,4 +1,5 @@
-"""Recompute batch-norm statistics for the weights as they are now ("precise BN", Wu & Johnson 2021).
+"""Batch-norm statistics in a finetune: recompute them for the weights as they are now ("precise BN",
+Wu & Johnson 2021), or freeze them.
 
 BN's running statistics are a moving average over past batches, computed with past weights: while the
 weights still move (training from scratch, the first epochs after a pruning step) they lag behind, and
@@ -36,3 +37,11 @@ def recompute_bn_stats(model: nn.Module, batches: Iterable[torch.Tensor], device
             bn.momentum = momentum
         model.train(was_training)
     return seen
+
+
+def freeze_bn_stats(model: nn.Module) -> None:
+    """Put every BatchNorm in eval mode (normalize with, and never update, the running statistics) in an
+    otherwise training model; call after model.train(), which would undo it."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
