@@ -39,7 +39,7 @@ def _finish(proc: subprocess.Popen) -> str:
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("straight")
-    _finish(_prune(out, "--sizes", "160x160"))
+    _finish(_prune(out, "--sizes", "160x160", "--test", "synthetic:6:3"))
     return out
 
 
@@ -58,6 +58,9 @@ def test_outputs_tiers_and_report(straight):
                for k, w in records[-1]["widths"].items())
     assert {c["input_size"][0] for c in report["candidates"]} == {192, 160}
     assert len(report["verdicts"]) == 3
+    scored = report["tests"]["synthetic:6:3"]
+    assert set(scored) == {"start", "fast", "medium", "accurate"}
+    assert all(0 <= m["ap50"] <= 1 and 0 <= m["ap50_95"] <= m["ap50"] for m in scored.values())
     for png in ("ap_vs_flops.png", "ap_vs_latency.png", "pareto.png", "channels.png"):
         assert (straight / png).stat().st_size > 1000
     assert "## Tiers" in (straight / "report.md").read_text()
@@ -98,6 +101,19 @@ def test_resume_with_other_settings_is_refused(straight, tmp_path):
     proc = _prune(tmp_path, "--sizes", "160x160", "--resume", "--rule", "uniform")
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 1 and "other settings (rule)" in output
+
+
+def test_no_arguments_is_the_documented_demo():
+    sys.path.insert(0, str(REPO / "tools"))
+    import prune
+
+    job = prune.build_job(prune.parse_args([]))
+    assert job.out == Path("out/prune-demo") and job.model.cfg == "demo"
+    assert job.data.data.startswith("synthetic:") and job.data.val.startswith("synthetic:")
+    assert job.pretrain is not None and job.pretrain.epochs > 0 and not job.pretrain.validate_first
+    assert job.pipeline.criteria == ["taylor"] and job.pipeline.schedule.target_flops is not None
+    with pytest.raises(SystemExit):
+        prune.parse_args(["--cfg", "demo", "--data", "synthetic:8"])  # no validation set
 
 
 def test_tiers_yaml_is_plain_yaml_with_relative_models(straight):

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from yolo_compress.data.dataset import DetectionDataset
+from yolo_compress.data.specs import load_dataset
 from yolo_compress.models.checkpoint import load_checkpoint
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.prune.pipeline import PipelineConfig, PipelineData, run_pipeline
@@ -39,13 +40,14 @@ class ModelSpec:
 @dataclass
 class DataSpec:
     """Training and validation sets: `val` a spec of its own, or `val_fraction` held out of `val_from`
-    (then the rest of it trains too)."""
+    (then the rest of it trains too). `tests` are further specs every tier is scored on in the report."""
 
     data: str
     val: str | None = None
     val_from: str | None = None
     val_fraction: float = 0.25
     split_seed: int = 0
+    tests: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -91,5 +93,7 @@ def run_job(job: PruneJob) -> dict[str, Any]:
     if val is None:
         raise ValueError("pruning needs a validation set: give --val or --val-from")
     model, names = prepared_model(job, train, val)
-    data = PipelineData(names, train, val, _frames(val, job.latency_frames), _frames(train, job.calibration_frames))
+    tests = {spec: load_dataset(spec, job.classes) for spec in d.tests}
+    data = PipelineData(names, train, val, _frames(val, job.latency_frames), _frames(train, job.calibration_frames),
+                        tests)
     return run_pipeline(model, data, job.pipeline, job.out, job.progress)

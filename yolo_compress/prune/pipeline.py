@@ -14,7 +14,7 @@ import copy
 import os
 import platform
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 
 from yolo_compress.data.dataset import DetectionDataset
+from yolo_compress.data.detector_eval import evaluate_detector
 from yolo_compress.models.atomic import atomic_path
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.prune import report
+from yolo_compress.prune.measure import AP_CONF
 from yolo_compress.prune.schedule import PruneRun, ScheduleConfig, write_json
 from yolo_compress.prune.tiers import Candidate, TierChoice, pareto_front, select_tiers
 from yolo_compress.prune.variants import VariantSpec, measure_variant
@@ -51,6 +53,7 @@ class PipelineData:
     val: DetectionDataset
     frames: Sequence[np.ndarray]  # latency frames (real camera frames where available)
     calibration: Sequence[np.ndarray]  # int8 calibration frames
+    tests: Mapping[str, DetectionDataset] = field(default_factory=dict)  # extra sets the tiers are scored on
 
 
 def run_pipeline(start: Darknet, data: PipelineData, config: PipelineConfig, out_dir: str | Path,
@@ -72,6 +75,7 @@ def run_pipeline(start: Darknet, data: PipelineData, config: PipelineConfig, out
     tiers = select_tiers(candidates, baseline)
     _write_models(tiers, config, out_dir)
     summary = _summary(runs, candidates, baseline, tiers)
+    summary["tests"] = _tests(tiers, baseline, data, config)
     _write_reports(summary, runs, candidates, tiers, out_dir)
     return summary
 
@@ -109,6 +113,23 @@ def _remeasured(candidates: list[Candidate], data: PipelineData, config: Pipelin
     return [Candidate(c.name, c.ap50, speeds[c.name].total_ms,
                       {**c.details, "latency_ms": speeds[c.name].total_ms, "speed": speeds[c.name].to_dict()})
             for c in candidates]
+
+
+def _tests(tiers: dict[str, TierChoice], baseline: Candidate, data: PipelineData,
+           config: PipelineConfig) -> dict[str, dict[str, dict[str, float]]]:
+    """AP50 and AP50:95 of the start model and of each tier on every test set: {set: {model: metrics}}."""
+    settings = config.schedule.measure
+    models = {"start": baseline, **{tier: choice.candidate for tier, choice in tiers.items()}}
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    for name, dataset in data.tests.items():
+        found[name] = {}
+        for label, candidate in models.items():
+            detector = Detector(candidate.details["onnx"], conf_threshold=AP_CONF,
+                                iou_threshold=settings.iou_threshold, intra_op_threads=settings.threads)
+            metrics = evaluate_detector(detector, dataset, settings.aliases, settings.conf_threshold,
+                                        progress=False).result
+            found[name][label] = {"ap50": float(metrics["ap50"]), "ap50_95": float(metrics["ap50_95"])}
+    return found
 
 
 def _write_models(tiers: dict[str, TierChoice], config: PipelineConfig, out_dir: Path) -> None:

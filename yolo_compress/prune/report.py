@@ -129,6 +129,9 @@ def markdown(summary: dict[str, Any]) -> str:
         for row in summary["comparison"]:
             lines.append(f"| {row['criterion']} | {row['iteration']} | {row['gflops']:.3f} | {row['ap50']:.3f} | "
                          f"{row['ap50_95']:.3f} |")
+    for name, results in summary.get("tests", {}).items():
+        lines += ["", f"## Test set {name}", "", "| model | AP50 | AP50:95 |", "|---|---|---|"]
+        lines += [f"| {label} | {m['ap50']:.3f} | {m['ap50_95']:.3f} |" for label, m in results.items()]
     lines += ["", "## All candidates", "", "| candidate | format | input | AP50 | ms |", "|---|---|---|---|---|"]
     for c in summary["candidates"]:
         lines.append(f"| {c['name']} | {c['format']} | {c['input_size'][0]}x{c['input_size'][1]} | "
