@@ -73,10 +73,12 @@ def test_photos_as_jpeg_keep_their_content(probe):
     topic = f"{NAMESPACE}/photos"
     frames = probe.collect(CompressedImage, topic + "/compressed")
     photo = shared_path("photos", "dog.jpg")
-    proc = _run_tool(str(photo), "--compressed", "jpeg", "--quality", "95", "--count", "2", "--loop", "--rate", "20",
+    # Three frames of one photo: the first may reach the probe before its reader has matched the writer (DDS
+    # discovery is not symmetric in time) and is then lost; two arriving still proves the loop.
+    proc = _run_tool(str(photo), "--compressed", "jpeg", "--quality", "95", "--count", "3", "--loop", "--rate", "20",
                      "--wait-subscribers", "1", "--topic", topic)
-    probe.spin_until(lambda: len(frames) == 2, what="2 jpeg frames (the photo looped)")
     _finish(proc)
+    probe.spin_until(lambda: len(frames) >= 2, what="2 jpeg frames (the photo looped)")
     assert frames[0].format == "bgr8; jpeg compressed bgr8"
     decoded = compressed_to_bgr(frames[0].data, frames[0].format)
     original = cv2.imread(str(photo))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import rclpy
+from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -68,6 +69,11 @@ class ImagePublisher(Node):
         self.sent += 1
         self.done = 0 < self.options.count <= self.sent
 
+    def flush(self, timeout_s: float = 2.0) -> bool:
+        """Wait until reliable subscribers acknowledged every frame: exiting right after the last publish
+        would otherwise lose the frames still in flight."""
+        return self._publisher.wait_for_all_acked(Duration(seconds=timeout_s))
+
     def _message(self, frame: np.ndarray) -> Image | CompressedImage:
         options = self.options
         if options.compressed:
@@ -91,6 +97,8 @@ def publish_frames(frames: Iterator[np.ndarray], options: PublishOptions, args: 
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if rclpy.ok():
+            node.flush()
         node.destroy_node()
         rclpy.try_shutdown()
     return node.sent
