@@ -2,8 +2,8 @@
 """Per-image latency, stage by stage: this runtime vs OpenCV DNN 4.x vs torch eager, in one run.
 
 Every engine sees the same model and the same frames (640x480 TUD-Campus camera frames when
-../shared/data is present, else synthetic frames), with the same thread count, interleaved per frame
-so machine noise hits all of them alike.
+../shared/data is present, else synthetic frames), with the same thread count, in alternating blocks
+so machine noise hits all of them alike (see bench_model).
 
     python bench/runtime_latency.py --models yolo-fastest-1.1 yolo-fastest-1.1-xl yolov3-tiny \
         --threads 2 --repeats 5 --json bench/results/runtime_latency.json
@@ -54,20 +54,33 @@ class Prepared:
 
 
 def prepare(name: str, work: Path) -> Prepared:
-    """Real weights for the Yolo-Fastest models; a built-in cfg with seeded random weights otherwise
-    (latency does not depend on the weight values)."""
+    """Real weights for the Yolo-Fastest models; a built-in cfg with seeded random weights otherwise.
+
+    Inference time does not depend on the weight values, but postprocessing does: random heads score
+    every box near 0.25 and flood NMS with ~1e5 candidates (OpenCV's NMS then takes seconds per frame).
+    Random models get a trained detector's objectness prior instead (bias -6: sigmoid ~0.0025), so the
+    candidate counts, and the NMS times, are those of a real model."""
     if name in YOLO_FASTEST:
         cfg, weights, names = YOLO_FASTEST[name].files(ZOO)
         src = load_model_source(str(cfg), weights, names=names)
     else:
         torch.manual_seed(0)
         src = load_model_source(name)
+        _objectness_prior(src.model, -6.0)
         cfg, weights = work / f"{name}.cfg", work / f"{name}.weights"
         cfg.write_text(src.model.cfg_text())
         save_weights(src.model, weights)
     onnx_path = export_onnx(src.model, src.names, work / f"{name}.onnx").path
     decoded = DecodedDarknet(fuse_conv_bn(src.model)).eval()
     return Prepared(name, cfg, weights, onnx_path, decoded, src.model.input_size)
+
+
+def _objectness_prior(model: torch.nn.Module, bias: float) -> None:
+    """Set the objectness bias of every head conv (channel 4 of each anchor's 5 + C)."""
+    with torch.no_grad():
+        for head in model.heads:
+            conv = model.layers[head.index - 1].conv
+            conv.bias.view(head.num_anchors, -1)[:, 4] = bias
 
 
 def load_frames(count: int) -> list[np.ndarray]:
@@ -146,15 +159,20 @@ ENGINES = {"runtime (ORT)": runtime_engine, "opencv-dnn": opencv_engine, "torch-
 
 
 def bench_model(model: Prepared, frames: list[np.ndarray], threads: int, repeats: int) -> dict:
+    """Median stage times per engine. Engines take turns by blocks of all frames (A's 20, B's 20, C's 20, then
+    again `repeats` times), each block after two untimed calls: machine noise still hits every engine alike,
+    while ONNX Runtime's intra-op threads, which spin for a while after each run, do not steal the cores
+    from the engine called next (call-by-call alternation measured ORT up to 1.6x slow)."""
     engines = {label: make(model, threads) for label, make in ENGINES.items()}
     for run in engines.values():  # warm-up: first runs allocate and (ORT) compile kernels
         for frame in frames[:3]:
             run(frame)
     samples: dict[str, list[dict[str, float]]] = {label: [] for label in engines}
     for _ in range(repeats):
-        for frame in frames:
-            for label, run in engines.items():  # interleaved: noise hits every engine alike
-                samples[label].append(run(frame))
+        for label, run in engines.items():
+            run(frames[0])
+            run(frames[1 % len(frames)])
+            samples[label].extend(run(frame) for frame in frames)
     return {label: {s: float(np.median([x[s] for x in rows])) for s in STAGES} for label, rows in samples.items()}
 
 

@@ -98,7 +98,7 @@ def test_resume_with_other_settings_is_refused(straight, tmp_path):
     for item in straight.iterdir():  # a copy of the finished run, then a different schedule
         if item.is_dir():
             subprocess.run(["cp", "-r", str(item), str(tmp_path / item.name)], check=True)
-    proc = _prune(tmp_path, "--sizes", "160x160", "--resume", "--rule", "uniform")
+    proc = _prune(tmp_path, "--sizes", "160x160", "--resume", "--rule", "global")
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 1 and "other settings (rule)" in output
 
@@ -112,8 +112,20 @@ def test_no_arguments_is_the_documented_demo():
     assert job.data.data.startswith("synthetic:") and job.data.val.startswith("synthetic:")
     assert job.pretrain is not None and job.pretrain.epochs > 0 and not job.pretrain.validate_first
     assert job.pipeline.criteria == ["taylor"] and job.pipeline.schedule.target_flops is not None
+    assert not job.pipeline.schedule.finetune.freeze_bn_stats
     with pytest.raises(SystemExit):
         prune.parse_args(["--cfg", "demo", "--data", "synthetic:8"])  # no validation set
+
+
+def test_recovery_recipe_flags_reach_the_finetune():
+    sys.path.insert(0, str(REPO / "tools"))
+    import prune
+
+    args = prune.parse_args(["--cfg", "demo", "--data", "synthetic:8", "--val", "synthetic:4:1", "--out", "x",
+                             "--lr", "3e-4", "--finetune-epochs", "4", "--teacher", "--freeze-bn"])
+    schedule = prune.build_job(args).pipeline.schedule
+    assert schedule.distill and schedule.finetune.freeze_bn_stats
+    assert (schedule.finetune.lr, schedule.finetune.epochs) == (3e-4, 4)
 
 
 def test_tiers_yaml_is_plain_yaml_with_relative_models(straight):

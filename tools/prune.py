@@ -69,7 +69,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sched.add_argument("--target-flops", type=float, help="final conv FLOPs as a ratio of the start model's")
     sched.add_argument("--step", type=float, default=0.1, help="fraction of channels per iteration without "
                        "--target-flops (default 0.1)")
-    sched.add_argument("--rule", default="global", choices=["global", "uniform"])
+    sched.add_argument("--rule", default="uniform", choices=["global", "uniform"],
+                       help="uniform: every group loses the same share (default); global: one threshold on the "
+                       "per-layer normalized scores, which on yolo-fastest-1.1-xl cut the wide late layers by "
+                       "71%% in one step for 18%% fewer FLOPs and lost the model (BENCHMARKS.md)")
     sched.add_argument("--round-to", type=int, default=8)
     sched.add_argument("--min-channels", type=int, default=8)
     sched.add_argument("--flops-weight", type=float, default=0.0, help="FLOPs regularization of the scores "
@@ -82,6 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--lr", type=float, help="finetune learning rate after each step (default 1e-4)")
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--teacher", action="store_true", help="distill from the unpruned model while finetuning")
+    train.add_argument("--freeze-bn", action="store_true", help="keep BN statistics while finetuning (a small "
+                       "or narrow training set otherwise drags them away from the data the model was trained on)")
     train.add_argument("--device", default="auto")
     out = p.add_argument_group("variants, measurement and output")
     out.add_argument("--sizes", help="lower input sizes to try, e.g. 256x256,224x224")
@@ -118,7 +123,8 @@ def _sizes(text: str | None) -> list[tuple[int, int]]:
 
 def build_job(args: argparse.Namespace) -> PruneJob:
     finetune = FinetuneConfig(epochs=args.finetune_epochs or 2, lr=args.lr or 1e-4, batch=args.batch,
-                              warmup_epochs=0.0, device=args.device, progress=not args.no_progress)
+                              warmup_epochs=0.0, device=args.device, progress=not args.no_progress,
+                              freeze_bn_stats=args.freeze_bn)
     pretrain = None
     if args.pretrain_epochs:
         pretrained = args.weights is not None or args.checkpoint is not None  # else: from scratch

@@ -55,7 +55,7 @@ class ScheduleConfig:
     iterations: int = 10
     step_amount: float = 0.1
     target_flops: float | None = None
-    rule: str = "global"
+    rule: str = "uniform"
     round_to: int = 8
     min_channels: int = 8
     flops_weight: float = 0.0

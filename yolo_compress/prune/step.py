@@ -26,7 +26,7 @@ class StepSettings:
     rest) is set. `floors` maps group layer -> minimum width (default `min_channels` everywhere).
     """
 
-    rule: str = "global"
+    rule: str = "uniform"
     amount: float | None = None
     target_flops: float | None = None
     widths: Mapping[int, int] | None = None
