@@ -132,3 +132,17 @@ def test_tiers_yaml_is_plain_yaml_with_relative_models(straight):
     document = yaml.safe_load((straight / "tiers.yaml").read_text())
     assert document["models_dir"] == "models"
     assert {tier["model"] for tier in document["tiers"].values()} == {"fast.onnx", "medium.onnx", "accurate.onnx"}
+
+
+def test_compare_runs_each_criterion_from_one_start_candidate(tmp_path):
+    """--compare: both criteria run the same schedule; the comparison pairs them at equal FLOPs; the start
+    model, identical for both, competes for the tiers once."""
+    _finish(_prune(tmp_path, "--compare", "taylor,l1", "--iterations", "1"))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["runs"]) == {"taylor", "l1"}
+    pairs = [(row["criterion"], row["iteration"]) for row in report["comparison"]]
+    assert pairs == [("taylor", 1), ("l1", 1)]
+    assert report["comparison"][0]["gflops"] == report["comparison"][1]["gflops"]
+    names = [c["name"] for c in report["candidates"]]
+    assert "taylor/iter00" in names and not any(name.startswith("l1/iter00") for name in names)
+    assert {"taylor/iter01", "l1/iter01"} <= set(names)

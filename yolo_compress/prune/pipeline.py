@@ -68,10 +68,12 @@ def run_pipeline(start: Darknet, data: PipelineData, config: PipelineConfig, out
         runs[criterion] = run.run(copy.deepcopy(start))
     candidates = _remeasured(_candidates(runs, config, data, out_dir), data, config)
     by_name = {c.name: c for c in candidates}
+    first = config.criteria[0]
     for criterion, records in runs.items():  # the logs and plots show the side-by-side latencies too
         for record in records:
-            record["latency_ms"] = by_name[f"{criterion}/iter{record['iteration']:02d}"].latency_ms
-    baseline = by_name[f"{config.criteria[0]}/iter00"]
+            k = record["iteration"]
+            record["latency_ms"] = by_name[f"{criterion if k else first}/iter{k:02d}"].latency_ms
+    baseline = by_name[f"{first}/iter00"]
     tiers = select_tiers(candidates, baseline)
     _write_models(tiers, config, out_dir)
     summary = _summary(runs, candidates, baseline, tiers)
@@ -88,11 +90,13 @@ def _candidates(runs: dict[str, list[dict[str, Any]]], config: PipelineConfig, d
                 out_dir: Path) -> list[Candidate]:
     found = []
     resize = config.schedule.finetune.resize
-    for criterion, records in runs.items():
+    for index, (criterion, records) in enumerate(runs.items()):
         run_dir = out_dir / "runs" / criterion
         variant_dir = out_dir / "variants" / criterion
         for record in records:
             k = record["iteration"]
+            if k == 0 and index > 0:
+                continue  # every criterion starts from the same model: one candidate (timed twice, it "won" by noise)
             found.append(_candidate(f"{criterion}/iter{k:02d}", {**record, "format": "fp32", "criterion": criterion}))
             specs = [VariantSpec(k, size) for size in config.sizes]
             specs += [VariantSpec(k, size, p) for size in (None, *config.sizes) for p in config.precisions]

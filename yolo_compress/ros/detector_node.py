@@ -5,8 +5,11 @@ Threads, and why:
   waits on inference, so under load old frames are dropped (and counted) instead of queued;
 - one inference thread converts, detects and publishes the newest frame; ONNX Runtime releases the GIL, so
   the callback keeps receiving meanwhile;
-- parameter changes run on a second executor thread (another callback group): a tier swap loads and warms
-  the new model there while the old one keeps serving, then one reference assignment switches them.
+- one executor thread: a MultiThreadedExecutor added 4 ms to every frame's latency and cost 20% of the
+  throughput (bench/node_overhead.py, BENCHMARKS.md), for the one thing it bought: frame intake during a
+  parameter-driven load. So a `tier` change loads and warms the new model in the parameter callback
+  while the inference thread finishes its frame with the old one, then one reference assignment switches
+  them; intake pauses for the load. Auto-tier moves load on a thread of their own and pause nothing.
 """
 
 from __future__ import annotations
@@ -21,8 +24,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -85,10 +87,8 @@ class DetectorNode(Node):
         self._slot: LatestSlot = LatestSlot()
         topic, msg_type = ("image/compressed", CompressedImage) if self._settings.use_compressed else ("image", Image)
         self._to_bgr = compressed_to_bgr_image if self._settings.use_compressed else image_to_bgr
-        self._frames_group = MutuallyExclusiveCallbackGroup()  # apart from the parameter services' default group
-        self.create_subscription(msg_type, topic, self._on_frame, qos_profile_sensor_data,
-                                 callback_group=self._frames_group)
-        self.create_timer(IDLE_TIMING_S, self._on_idle_timer, callback_group=self._frames_group)
+        self.create_subscription(msg_type, topic, self._on_frame, qos_profile_sensor_data)
+        self.create_timer(IDLE_TIMING_S, self._on_idle_timer)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._worker = threading.Thread(target=self._inference_loop, name="yolo_detector_inference", daemon=True)
         self._worker.start()
@@ -339,7 +339,7 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         return 1
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()
