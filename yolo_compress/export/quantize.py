@@ -1,9 +1,10 @@
 """int8 and fp16 variants of a contract ONNX model, through onnxruntime.quantization; same contract.
 
 Static QDQ int8 is calibrated on real frames fed through the runtime's own preprocessing, so the ranges
-are those the robot will see. Only convolutions (and the shortcut adds between them) are quantized: the
-decode at the end of the graph (sigmoid, exp, anchor scaling into pixels) stays float, because int8 there
-would move every box by whole pixels. Weights are per channel (pruned, fused convs have very different
+are those the robot will see. Only the network's convolutions (and the adds, pools, concats and
+upsamples between them) are quantized, chosen by node name (network_nodes): the head convs and the
+decode (sigmoid, exp, anchor scaling into pixels) stay float, because int8 there moves boxes by whole
+pixels, by tens of them on diverse calibration frames. Weights are per channel (pruned, fused convs have very different
 ranges per filter). Every variant keeps the fp32 model's metadata (names, input_size, resize, ...).
 """
 
@@ -36,6 +37,8 @@ CALIBRATION_METHODS = {
     "percentile": CalibrationMethod.Percentile,
 }
 QUANTIZED_OPS = ["Conv", "Add", "MaxPool", "Concat", "Resize"]
+# The network's nodes carry its module path (export traces DecodedDarknet.model); the decode's do not.
+NETWORK_PREFIX = "/model/"
 
 
 class FrameReader(CalibrationDataReader):
@@ -71,6 +74,25 @@ def _copy_props(source: Path, target: Path, extra: dict[str, str]) -> None:
         onnx.save(model, str(tmp))
 
 
+def network_nodes(path: Path) -> list[str]:
+    """The quantizable nodes of the network except its head convs, and none of the decode.
+
+    Op types alone would also pick the decode's Add and Concat, whose pixel ranges (to ~6000 px on diverse
+    calibration frames, from exp()) quantized to steps of ~47 px and took AP50 from 0.50 to 0.09. A head
+    conv's output is the raw box logits (range ~±40): 8 bits there are 0.3 steps of log box size (BENCHMARKS.md).
+    """
+    graph = onnx.load(str(path), load_external_data=False).graph
+    inside = {node.name for node in graph.node if node.name.startswith(NETWORK_PREFIX)}
+    readers: dict[str, set[str]] = {}
+    for node in graph.node:
+        for tensor in node.input:
+            readers.setdefault(tensor, set()).add(node.name)
+    heads = {node.name for node in graph.node if node.op_type == "Conv" and node.name in inside
+             and not any(readers.get(out, set()) & inside for out in node.output)}
+    return [node.name for node in graph.node
+            if node.op_type in QUANTIZED_OPS and node.name in inside and node.name not in heads]
+
+
 def _input_settings(path: Path) -> tuple[tuple[int, int], str]:
     props = contract_props(onnx.load(str(path), load_external_data=False))
     height, width = (int(v) for v in props["input_size"].split(","))
@@ -104,6 +126,7 @@ def quantize_int8_static(
                 FrameReader(frames, input_size, resize),
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=QUANTIZED_OPS,
+                nodes_to_quantize=network_nodes(prepared),
                 per_channel=True,
                 activation_type=QuantType.QUInt8 if activations == "u8" else QuantType.QInt8,
                 weight_type=QuantType.QInt8,
