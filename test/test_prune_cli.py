@@ -39,7 +39,7 @@ def _finish(proc: subprocess.Popen) -> str:
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("straight")
-    _finish(_prune(out, "--sizes", "160x160", "--test", "synthetic:6:3"))
+    _finish(_prune(out, "--sizes", "160x160", "--test", "synthetic:6:3", "--int8", "--calibration-frames", "6"))
     return out
 
 
@@ -57,6 +57,8 @@ def test_outputs_tiers_and_report(straight):
     assert all(w % 8 == 0 or w == records[0]["widths"][k]
                for k, w in records[-1]["widths"].items())
     assert {c["input_size"][0] for c in report["candidates"]} == {192, 160}
+    int8 = [c for c in report["candidates"] if c["format"] == "int8"]
+    assert len(int8) == 2 * 3 and all(0 <= c["ap50"] <= 1 for c in int8)  # 2 sizes x 3 iterations
     assert len(report["verdicts"]) == 3
     scored = report["tests"]["synthetic:6:3"]
     assert set(scored) == {"start", "fast", "medium", "accurate"}

@@ -90,7 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--device", default="auto")
     out = p.add_argument_group("variants, measurement and output")
     out.add_argument("--sizes", help="lower input sizes to try, e.g. 256x256,224x224")
-    out.add_argument("--int8", action="store_true", help="static int8 QDQ variant of every candidate")
+    out.add_argument("--int8", action="store_true", help="static int8 QDQ variant of every candidate "
+                     "(percentile calibration; --precisions int8-minmax for the faster, less accurate one)")
     out.add_argument("--precisions", help=f"variants to add, comma-separated: {', '.join(PRECISIONS)}")
     out.add_argument("--calibration-frames", type=int, default=200, help="training frames int8 is calibrated on")
     out.add_argument("--threads", type=int, help="ONNX Runtime threads for latency (default: ORT's)")
