@@ -105,10 +105,15 @@ def test_resume_with_other_settings_is_refused(straight, tmp_path):
     assert proc.returncode == 1 and "other settings (rule)" in output
 
 
-def test_no_arguments_is_the_documented_demo():
+def _prune_module():
     sys.path.insert(0, str(REPO / "tools"))
     import prune
 
+    return prune
+
+
+def test_no_arguments_is_the_documented_demo():
+    prune = _prune_module()
     job = prune.build_job(prune.parse_args([]))
     assert job.out == Path("out/prune-demo") and job.model.cfg == "demo"
     assert job.data.data.startswith("synthetic:") and job.data.val.startswith("synthetic:")
@@ -120,9 +125,7 @@ def test_no_arguments_is_the_documented_demo():
 
 
 def test_recovery_recipe_flags_reach_the_finetune():
-    sys.path.insert(0, str(REPO / "tools"))
-    import prune
-
+    prune = _prune_module()
     args = prune.parse_args(["--cfg", "demo", "--data", "synthetic:8", "--val", "synthetic:4:1", "--out", "x",
                              "--lr", "3e-4", "--finetune-epochs", "4", "--teacher", "--freeze-bn"])
     schedule = prune.build_job(args).pipeline.schedule

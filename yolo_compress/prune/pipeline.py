@@ -95,12 +95,12 @@ def _candidates(runs: dict[str, list[dict[str, Any]]], config: PipelineConfig, d
                 out_dir: Path) -> list[Candidate]:
     found = []
     resize = config.schedule.finetune.resize
-    for index, (criterion, records) in enumerate(runs.items()):
+    for criterion, records in runs.items():
         run_dir = out_dir / "runs" / criterion
         variant_dir = out_dir / "variants" / criterion
         for record in records:
             k = record["iteration"]
-            if k == 0 and index > 0:
+            if k == 0 and criterion != config.criteria[0]:
                 continue  # every criterion starts from the same model: one candidate (timed twice, it "won" by noise)
             found.append(_candidate(f"{criterion}/iter{k:02d}", {**record, "format": "fp32", "criterion": criterion}))
             specs = [VariantSpec(k, size) for size in config.sizes]
