@@ -9,7 +9,7 @@ from yolo_compress.models.cfg import parse_cfg
 from yolo_compress.models.complexity import layer_costs
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.layers import ConvBlock
-from yolo_compress.prune.allocation import conv_flops_after, floors, keep_counts
+from yolo_compress.prune.allocation import ROUND_TO, conv_flops_after, floors, keep_counts
 from yolo_compress.prune.groups import channel_groups, dependency_graph, protected_layers, prune_channels
 from yolo_compress.prune.importance import L1Importance
 from yolo_compress.prune.step import StepSettings, conv_widths, prune_step
@@ -108,7 +108,7 @@ def test_flops_target_is_met_from_above_and_the_estimate_is_exact_without_slices
     assert 0.45 * full < _conv_flops(model) <= 0.5 * full * 1.05
     groups = channel_groups(model)
     scores = {g.layer: L1Importance(model).scores(g) for g in groups}
-    keep = keep_counts(groups, scores, "uniform", 0.25, 8, floors(groups, 8))
+    keep = keep_counts(groups, scores, "uniform", 0.25, ROUND_TO, floors(groups, 8))
     estimate = conv_flops_after(model, groups, keep, [c.flops for c in layer_costs(model)])
     prune_step(model, L1Importance(model), StepSettings(widths=keep))
     assert estimate == pytest.approx(_conv_flops(model), rel=1e-9)
@@ -119,4 +119,4 @@ def test_explicit_widths_are_rounded_and_floored():
     groups = {g.layer: g.size for g in channel_groups(model)}
     layer = max(groups, key=groups.get)
     prune_step(model, L1Importance(model), StepSettings(widths={layer: groups[layer] // 2 + 3}))
-    assert conv_widths(model)[layer] == groups[layer] // 2  # the nearest multiple of 8
+    assert conv_widths(model)[layer] == groups[layer] // 2  # the nearest multiple of ROUND_TO (16)

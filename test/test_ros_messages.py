@@ -1,5 +1,5 @@
 """Message conversion with the real ROS 2 message classes (no DDS traffic): detections, label info, timing,
-images both ways; and the parameter table declared on a real rclpy node."""
+the annotated image; and the parameter table declared on a real rclpy node."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from yolo_compress.runtime.image_encoding import bgr_to_compressed, bgr_to_image_data
 from yolo_compress.runtime.postprocess import Detections
 
 from _ros import LARK_WARNING, domain_id, require_ros
@@ -69,20 +68,16 @@ def test_timing_values_are_formatted_and_read_back():
                                   "dropped": "7"}
 
 
-def test_images_both_ways():
-    from sensor_msgs.msg import CompressedImage, Image
+def test_annotated_image_message_reads_back_through_the_serialized_path():
+    from rclpy.serialization import serialize_message
 
-    from yolo_compress.ros.image_msgs import bgr_to_image, compressed_to_bgr_image, image_to_bgr
+    from yolo_compress.ros.cdr_frames import parse_image
+    from yolo_compress.ros.image_msgs import bgr_to_image
 
     bgr = np.random.default_rng(0).integers(0, 256, (4, 6, 3), dtype=np.uint8)
     msg = bgr_to_image(bgr, _header())
     assert (msg.encoding, msg.width, msg.height, msg.step, len(msg.data)) == ("bgr8", 6, 4, 18, 72)
-    np.testing.assert_array_equal(image_to_bgr(msg), bgr)
-    data, step = bgr_to_image_data(bgr, "rgba8", row_padding=2)
-    rgba = Image(height=4, width=6, encoding="rgba8", step=step, data=list(data))
-    np.testing.assert_array_equal(image_to_bgr(rgba), bgr)
-    fmt, png = bgr_to_compressed(bgr, "png")
-    np.testing.assert_array_equal(compressed_to_bgr_image(CompressedImage(format=fmt, data=list(png))), bgr)
+    np.testing.assert_array_equal(parse_image(serialize_message(msg)).to_bgr(), bgr)
 
 
 def test_parameters_are_declared_with_descriptors_and_read_as_settings():

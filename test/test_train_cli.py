@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 from yolo_compress.models.checkpoint import load_checkpoint, save_checkpoint
@@ -58,8 +57,11 @@ def test_val_from_holds_out_the_same_images_and_trains_on_the_rest():
     assert [s.name for s in val] == [s.name for s in again_val]
     held_out = {s.name for s in val}
     assert not held_out & {s.name for s in train}
-    with pytest.raises(ValueError, match="not both"):
-        job_datasets(FinetuneJob(data="synthetic:2", out=Path("unused"), val="synthetic:2", val_from="synthetic:2"))
+    both_train, both_val = job_datasets(FinetuneJob(data="synthetic:6:1", out=Path("unused"), cfg="demo",
+                                                    val="synthetic:3:4", val_from="synthetic:8:2",
+                                                    val_fraction=0.25, split_seed=3))
+    assert len(both_val) == 2 + 3 and len(both_train) == 6 + 6
+    assert held_out < {s.name for s in both_val}
 
 
 def test_the_model_and_teacher_are_cut_to_the_job_classes(tmp_path):

@@ -27,6 +27,7 @@ import _bootstrap  # noqa: F401  (before yolo_compress: makes a checkout importa
 
 # isort: split
 from yolo_compress.data.augment import AugmentConfig
+from yolo_compress.prune.allocation import ROUND_TO
 from yolo_compress.prune.importance import CRITERIA
 from yolo_compress.prune.job import DataSpec, ModelSpec, PruneJob, run_job
 from yolo_compress.prune.measure import MeasureSettings
@@ -54,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     src.add_argument("--names", help="class names file (default: beside the weights, or the checkpoint's)")
     data = p.add_argument_group("data (dataset specs: yolo:DIR, voc:DIR, coco:ANN,IMGDIR, synthetic:N[:SEED])")
     data.add_argument("--data", help="training set (finetuning and Taylor calibration)")
-    data.add_argument("--val", help="validation set (AP of every candidate)")
+    data.add_argument("--val", help="validation set (AP of every candidate; with --val-from: validated together)")
     data.add_argument("--val-from", help="hold --val-fraction of this set out for validation; the rest trains")
     data.add_argument("--val-fraction", type=float, default=0.25)
     data.add_argument("--split-seed", type=int, default=0)
@@ -73,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="uniform: every group loses the same share (default); global: one threshold on the "
                        "per-layer normalized scores, which on yolo-fastest-1.1-xl cut the wide late layers by "
                        "71%% in one step for 18%% fewer FLOPs and lost the model (BENCHMARKS.md)")
-    sched.add_argument("--round-to", type=int, default=8)
+    sched.add_argument("--round-to", type=int, default=ROUND_TO, help="every pruned group keeps a "
+                       "multiple of this (default %(default)s: ONNX Runtime's NCHWc block with AVX-512)")
     sched.add_argument("--min-channels", type=int, default=8)
     sched.add_argument("--flops-weight", type=float, default=0.0, help="FLOPs regularization of the scores "
                        "(0: off; e.g. 0.1 favours cutting expensive layers)")
@@ -106,8 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, key, value)
     if demo:
         args.cfg = "demo"
-    if args.data is None or (args.val is None) == (args.val_from is None):
-        p.error("give --data and one of --val or --val-from with --cfg or --checkpoint")
+    if args.data is None or (args.val is None and args.val_from is None):
+        p.error("give --data and --val or --val-from (or both) with --cfg or --checkpoint")
     if args.out is None:
         p.error("--out is required with --cfg or --checkpoint")
     return args

@@ -32,6 +32,7 @@ from yolo_compress.models.checkpoint import load_checkpoint, save_checkpoint
 from yolo_compress.models.complexity import layer_costs
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.layers import ConvBlock
+from yolo_compress.prune.allocation import ROUND_TO
 from yolo_compress.prune.calibration import make_importance
 from yolo_compress.prune.groups import channel_groups
 from yolo_compress.prune.importance import FlopsRegularized
@@ -56,7 +57,7 @@ class ScheduleConfig:
     step_amount: float = 0.1
     target_flops: float | None = None
     rule: str = "uniform"
-    round_to: int = 8
+    round_to: int = ROUND_TO
     min_channels: int = 8
     flops_weight: float = 0.0
     calibration_batches: int = 8

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from yolo_compress.models.complexity import layer_costs
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.layers import ConvBlock
-from yolo_compress.prune.allocation import allowed_keep, counts_for_flops, keep_counts, plan_from_counts
+from yolo_compress.prune.allocation import ROUND_TO, allowed_keep, counts_for_flops, keep_counts, plan_from_counts
 from yolo_compress.prune.groups import channel_groups, dependency_graph, prune_channels
 from yolo_compress.prune.importance import Importance
 
@@ -30,7 +30,7 @@ class StepSettings:
     amount: float | None = None
     target_flops: float | None = None
     widths: Mapping[int, int] | None = None
-    round_to: int = 8
+    round_to: int = ROUND_TO
     min_channels: int = 8
     floors: Mapping[int, int] | None = None
 

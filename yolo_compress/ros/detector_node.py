@@ -1,9 +1,11 @@
 """The `yolo_detector` node: camera frames in; detections, timing and an annotated image out; tiers swapped live.
 
 Threads, and why:
-- the executor's subscription callback only stores the newest message (runtime.latest_frame): it never
-  waits on inference, so under load old frames are dropped (and counted) instead of queued;
-- one inference thread converts, detects and publishes the newest frame; ONNX Runtime releases the GIL, so
+- the executor's subscription callback only stores the newest frame's serialized bytes
+  (runtime.latest_frame; a raw subscription, so frames that get dropped are never deserialized, see
+  ros.cdr_frames): it never waits on inference, so under load old frames are dropped (and counted)
+  instead of queued;
+- one inference thread parses, converts, detects and publishes the newest frame; ONNX Runtime releases the GIL, so
   the callback keeps receiving meanwhile;
 - one executor thread: a MultiThreadedExecutor added 4 ms to every frame's latency and cost 20% of the
   throughput (bench/node_overhead.py, BENCHMARKS.md), for the one thing it bought: frame intake during a
@@ -33,8 +35,9 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from yolo_compress.ros.auto_tier import AutoTierController, Observation, TierMove
+from yolo_compress.ros.cdr_frames import CompressedFrame, ImageFrame, parse_compressed, parse_image
 from yolo_compress.ros.detection_msgs import detections_to_msg, label_info_msg
-from yolo_compress.ros.image_msgs import bgr_to_image, compressed_to_bgr_image, image_to_bgr
+from yolo_compress.ros.image_msgs import bgr_to_image
 from yolo_compress.ros.parameters import AUTO, DetectorSettings, declare_parameters
 from yolo_compress.ros.timing_msgs import timing_msg
 from yolo_compress.runtime.annotate import draw_detections
@@ -86,8 +89,8 @@ class DetectorNode(Node):
 
         self._slot: LatestSlot = LatestSlot()
         topic, msg_type = ("image/compressed", CompressedImage) if self._settings.use_compressed else ("image", Image)
-        self._to_bgr = compressed_to_bgr_image if self._settings.use_compressed else image_to_bgr
-        self.create_subscription(msg_type, topic, self._on_frame, qos_profile_sensor_data)
+        self._parse = parse_compressed if self._settings.use_compressed else parse_image
+        self.create_subscription(msg_type, topic, self._on_frame, qos_profile_sensor_data, raw=True)
         self.create_timer(IDLE_TIMING_S, self._on_idle_timer)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._worker = threading.Thread(target=self._inference_loop, name="yolo_detector_inference", daemon=True)
@@ -213,46 +216,53 @@ class DetectorNode(Node):
         self._last_timing = 0.0
         self._last_logged: dict[str, float] = {}
 
-    def _on_frame(self, msg: Image | CompressedImage) -> None:
+    def _on_frame(self, serialized: bytes) -> None:
         self._input_rate.tick(time.monotonic())
-        self._slot.put(msg)
+        self._slot.put(serialized)
 
     def _inference_loop(self) -> None:
         while not self._slot.closed:
-            msg = self._slot.take(timeout=0.5)
-            if msg is None:
+            serialized = self._slot.take(timeout=0.5)
+            if serialized is None:
                 continue
             try:
-                self._process(msg)
+                self._process(serialized)
             except Exception as exc:  # the node must outlive anything one frame can do
                 if not rclpy.ok(context=self.context):
                     return  # shutting down: publishers are gone
                 self._errors += 1
-                self._report_problem("error", f"frame failed: {type(exc).__name__}: {exc}", msg.header)
+                self._report_problem("error", f"frame failed: {type(exc).__name__}: {exc}", self._now_header())
 
-    def _process(self, msg: Image | CompressedImage) -> None:
+    def _process(self, serialized: bytes) -> None:
         served = self._served  # read once: a swap mid-frame takes effect on the next frame
         start = time.perf_counter()
+        frame: ImageFrame | CompressedFrame | None = None
         try:
-            image = self._to_bgr(msg)
+            frame = self._parse(serialized)
+            image = frame.to_bgr()
         except ImageEncodingError as exc:
             self._bad_frames += 1
-            self._report_problem(type(exc).__name__, f"bad frame: {exc}", msg.header)
+            header = frame.header if frame is not None else self._now_header()
+            self._report_problem(type(exc).__name__, f"bad frame: {exc}", header)
             return
+        header = frame.header  # every output carries the frame's header
         decode_ms = (time.perf_counter() - start) * 1e3
         result = served.detector.detect(image)
-        self._detections_pub.publish(detections_to_msg(result.detections, served.detector.names, msg.header))
-        latency_ms = self._age_ms(msg.header)
+        self._detections_pub.publish(detections_to_msg(result.detections, served.detector.names, header))
+        latency_ms = self._age_ms(header)
         if self._settings.publish_annotated or self._annotated_pub.get_subscription_count() > 0:
-            self._publish_annotated(image, result, served, msg.header)
+            self._publish_annotated(image, result, served, header)
             self._annotated += 1
         now = time.monotonic()
         self._frames += 1
         self._output_rate.tick(now)
         busy_ms = (time.perf_counter() - start) * 1e3
         self._busy_ms = busy_ms if self._busy_ms == 0 else (1 - BUSY_EWMA) * self._busy_ms + BUSY_EWMA * busy_ms
-        self._publish_timing(msg.header, served, result, decode_ms, latency_ms)
+        self._publish_timing(header, served, result, decode_ms, latency_ms)
         self._auto_step(now)
+
+    def _now_header(self) -> Header:
+        return Header(stamp=self.get_clock().now().to_msg())
 
     def _age_ms(self, header: Header) -> float:
         """Now minus the header stamp (NaN when the publisher left the stamp at zero)."""
@@ -279,8 +289,7 @@ class DetectorNode(Node):
 
     def _on_idle_timer(self) -> None:
         if time.monotonic() - self._last_timing >= IDLE_TIMING_S:
-            header = Header(stamp=self.get_clock().now().to_msg())
-            self._publish_timing(header, self._served, None, float("nan"), float("nan"))
+            self._publish_timing(self._now_header(), self._served, None, float("nan"), float("nan"))
 
     def _publish_timing(
         self, header: Header, served: ServedModel, result: Result | None, decode_ms: float, latency_ms: float
@@ -326,8 +335,8 @@ class DetectorNode(Node):
 
     def _publish_label_info(self) -> None:
         served = self._served
-        header = Header(stamp=self.get_clock().now().to_msg())
-        self._label_pub.publish(label_info_msg(served.detector.names, served.detector.conf_threshold, header))
+        self._label_pub.publish(label_info_msg(served.detector.names, served.detector.conf_threshold,
+                                               self._now_header()))
 
 
 def main(args: list[str] | None = None) -> int:

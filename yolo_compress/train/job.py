@@ -91,17 +91,18 @@ def job_datasets(job: FinetuneJob) -> tuple[DetectionDataset, DetectionDataset |
 
 def train_val_sets(data: str, val: str | None, val_from: str | None, val_fraction: float, split_seed: int,
                    classes: Sequence[str] | None) -> tuple[DetectionDataset, DetectionDataset | None]:
-    """(training set, validation set or None): `val` is a separate spec; `val_from` instead holds out
-    `val_fraction` of that dataset (the same images for the same `split_seed`) and trains on the rest too."""
-    if val and val_from:
-        raise ValueError("give a validation set (val) or a dataset to hold one out of (val_from), not both")
+    """(training set, validation set or None): `val` is a separate spec; `val_from` holds out `val_fraction`
+    of that dataset (the same images for the same `split_seed`) and trains on the rest too. Given both, the
+    validation set is the held-out part plus `val`: a model trained on the `val_from` images (COCO models
+    on coco128) scores them too well, and an unseen set beside them keeps that from deciding alone."""
     train = load_dataset(data, classes)
+    extra = load_dataset(val, classes) if val else None
     if not val_from:
-        return train, load_dataset(val, classes) if val else None
+        return train, extra
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     held, rest = load_dataset(val_from, classes).split(val_fraction, split_seed)
-    return join([train, rest]), held
+    return join([train, rest]), held if extra is None else join([held, extra])
 
 
 def job_teacher(job: FinetuneJob, names: list[str], start: Darknet) -> Darknet | None:
