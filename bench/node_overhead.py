@@ -17,6 +17,8 @@ Targets (issue 4): <= 2 ms of ROS overhead per frame, node throughput >= 90% of 
 TUD-Campus camera frames when ../shared/data is present, else synthetic; the model is Yolo-Fastest 1.1 (real
 weights) when present, else the demo cfg at 320 (random weights, conf 0.9). Both processes use
 config/fastdds_large_frames.xml: VGA bgr8 frames exceed Fast DDS's default 512 KB shared-memory segment.
+This process, standing in for the camera driver, keeps frame buffers in its heap like the node does
+(ros/frame_memory.py; MALLOC_MMAP_THRESHOLD_ does the same for a real driver).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(ROOT / "config" / "fastdds_large_frames.xml"))
 
+from yolo_compress.ros.frame_memory import keep_frame_buffers_in_heap  # noqa: E402
 from yolo_compress.runtime.detector import Detector  # noqa: E402
 
 FRAMES = ROOT.parent / "shared" / "data" / "sequence" / "TUD-Campus" / "images"
@@ -89,8 +92,11 @@ def image_msg(frame: np.ndarray, index: int):
     return msg
 
 
-# The floor: a bare rclpy node that answers each frame with its header (sensor-data QoS like the detector).
+# The floor: a bare rclpy node that answers each frame with its header (sensor-data QoS like the detector),
+# with the detector's malloc setting (ros/frame_memory.py), so the floor is that of an equally tuned node.
 ECHO = """
+from yolo_compress.ros.frame_memory import keep_frame_buffers_in_heap
+keep_frame_buffers_in_heap()
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
@@ -259,6 +265,7 @@ def main() -> int:
     parser.add_argument("--block-seconds", type=float, default=4.0, help="length of a throughput block")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    keep_frame_buffers_in_heap()  # before the first DDS participant of this process
     with tempfile.TemporaryDirectory() as tmp:
         model, conf, model_text = prepare_model(Path(tmp))
         frames, frames_text = load_frames(args.frames)

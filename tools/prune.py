@@ -87,6 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--lr", type=float, help="finetune learning rate after each step (default 1e-4)")
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--teacher", action="store_true", help="distill from the unpruned model while finetuning")
+    train.add_argument("--distill-weight", type=float, default=FinetuneConfig.distill_weight,
+                       help="weight of the distillation term with --teacher (default %(default)s)")
     train.add_argument("--freeze-bn", action="store_true", help="keep BN statistics while finetuning (a small "
                        "or narrow training set otherwise drags them away from the data the model was trained on)")
     train.add_argument("--device", default="auto")
@@ -127,7 +129,7 @@ def _sizes(text: str | None) -> list[tuple[int, int]]:
 def build_job(args: argparse.Namespace) -> PruneJob:
     finetune = FinetuneConfig(epochs=args.finetune_epochs or 2, lr=args.lr or 1e-4, batch=args.batch,
                               warmup_epochs=0.0, device=args.device, progress=not args.no_progress,
-                              freeze_bn_stats=args.freeze_bn)
+                              freeze_bn_stats=args.freeze_bn, distill_weight=args.distill_weight)
     pretrain = None
     if args.pretrain_epochs:
         pretrained = args.weights is not None or args.checkpoint is not None  # else: from scratch

@@ -32,6 +32,7 @@ from yolo_compress.bag.typestore import COMPRESSED_IMAGE, DETECTION_ARRAY, types
 from yolo_compress.eval.annotations import ImageDT, ImageGT
 from yolo_compress.eval.evaluate import evaluate
 from yolo_compress.eval.latency import latency_stats
+from yolo_compress.ros.frame_memory import keep_frame_buffers_in_heap
 from yolo_compress.runtime.tiers import TierSpec
 
 DIAGNOSTIC_ARRAY = "diagnostic_msgs/msg/DiagnosticArray"
@@ -77,6 +78,7 @@ def live_evaluate(
     from another model file than the offline evaluation used)."""
     rclpy = _import_rclpy()
     _large_frame_transport()
+    keep_frame_buffers_in_heap()
     context = rclpy.Context()
     rclpy.init(context=context)
     results, notes = {}, []

@@ -18,6 +18,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
+from yolo_compress.ros.frame_memory import keep_frame_buffers_in_heap
 from yolo_compress.runtime.image_encoding import bgr_to_compressed, bgr_to_image_data
 
 NODE_NAME = "image_publisher"
@@ -89,6 +90,7 @@ class ImagePublisher(Node):
 
 def publish_frames(frames: Iterator[np.ndarray], options: PublishOptions, args: list[str] | None = None) -> int:
     """Run an ImagePublisher until it is done or interrupted; the number of frames published."""
+    keep_frame_buffers_in_heap()
     rclpy.init(args=args)
     node = ImagePublisher(frames, options)
     try:
