@@ -119,4 +119,4 @@ def test_explicit_widths_are_rounded_and_floored():
     groups = {g.layer: g.size for g in channel_groups(model)}
     layer = max(groups, key=groups.get)
     prune_step(model, L1Importance(model), StepSettings(widths={layer: groups[layer] // 2 + 3}))
-    assert conv_widths(model)[layer] == groups[layer] // 2  # the nearest multiple of ROUND_TO (16)
+    assert conv_widths(model)[layer] == groups[layer] // 2  # the nearest multiple of ROUND_TO (8)

@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        "per-layer normalized scores, which on yolo-fastest-1.1-xl cut the wide late layers by "
                        "71%% in one step for 18%% fewer FLOPs and lost the model (BENCHMARKS.md)")
     sched.add_argument("--round-to", type=int, default=ROUND_TO, help="every pruned group keeps a "
-                       "multiple of this (default %(default)s: ONNX Runtime's NCHWc block with AVX-512)")
+                       "multiple of this (default %(default)s; 16 on AVX-512 CPUs, ONNX Runtime's block there)")
     sched.add_argument("--min-channels", type=int, default=8)
     sched.add_argument("--flops-weight", type=float, default=0.0, help="FLOPs regularization of the scores "
                        "(0: off; e.g. 0.1 favours cutting expensive layers)")

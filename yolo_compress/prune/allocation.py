@@ -2,13 +2,14 @@
 
 Two rules share the same rounding. `global` ranks every channel of the network by its normalized score and
 removes the lowest, so layers that matter keep more; `uniform` removes the same fraction of every group.
-Either way a group keeps a multiple of `round_to` channels (default ROUND_TO = 16) and at least
-`min_channels`. ONNX Runtime's blocked NCHWc convolutions pad every channel count up to the block (16 floats
-with AVX-512, 8 with AVX2), so a cut that does not cross a block boundary buys nothing: measured on an
-AVX-512 EPYC, a 1x1 conv costs the same at 40 as at 48 output channels and at 72 as at 80 (bench notes in
-BENCHMARKS.md), and the first rounded-to-8 step on yolo-fastest-1.1-xl (10% fewer FLOPs) ran no faster.
-16 is also a multiple of the 8 that GPU fp16 kernels want. Removal targets are either a fraction of the
-prunable channels or a conv-FLOPs budget, found by bisection on the score threshold.
+Either way a group keeps a multiple of `round_to` channels (default ROUND_TO = 8) and at least
+`min_channels`: an unrounded pruned model was measured SLOWER than the unpruned one on this CPU. ONNX
+Runtime's blocked NCHWc convolutions pad every channel count up to the block, 8 floats with AVX2 and 16 with
+AVX-512, and GPU fp16 kernels want multiples of 8. On an AVX-512 machine a single 1x1 conv costs the same
+at 40 as at 48 channels (bench/conv_channel_steps.py), so `round_to=16` suits it; whole yolo-fastest-1.1-xl
+models pruned at 8 and at 16 showed no latency difference beyond that machine's noise (BENCHMARKS.md).
+Removal targets are either a fraction of the prunable channels or a conv-FLOPs budget, found by bisection
+on the score threshold.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from yolo_compress.models.layers import ConvBlock
 from yolo_compress.prune.groups import ChannelGroup
 
 RULES = ("global", "uniform")
-ROUND_TO = 16  # channels per NCHWc block with AVX-512; a multiple of the AVX2 / GPU fp16 block (8)
+ROUND_TO = 8  # ORT's NCHWc block with AVX2, and what GPU fp16 kernels want; 16 is the AVX-512 block
 
 
 @dataclass(frozen=True)
