@@ -16,7 +16,6 @@ frame buffers kept in the heap (yolo_compress/ros/frame_memory.py). The detector
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -30,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(ROOT / "config" / "fastdds_large_frames.xml"))
 
-from node_overhead import image_msg, load_frames, rclpy_node  # noqa: E402
+from node_overhead import image_msg, load_frames, rclpy_node, write_result  # noqa: E402
 
 from yolo_compress.ros.frame_memory import keep_frame_buffers_in_heap  # noqa: E402
 
@@ -175,9 +174,7 @@ def main() -> int:
     for v, r in result["variants"].items():
         print(f"| {v} | {r['cpu_ms_per_frame']:.2f} | {r['system_ms_per_frame']:.2f} | {r['echo_p50_ms']:.2f} | "
               f"{r['echo_p95_ms']:.2f} |")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.json, result)
     return 0
 
 

@@ -270,6 +270,13 @@ def node_hz_paced(client: NodeClient, msgs, seconds: float, in_flight: int = 2) 
     return _rate_since(client, start, time.perf_counter())
 
 
+def write_result(path: Path | None, result: dict) -> None:
+    """The figures as JSON at `path` (bench/results/...), when one is given."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def table(result: dict) -> str:
     lat, hz = result["latency_ms"], result["throughput_hz"]
     overhead, ratio, flooded = result["overhead_ms"], result["throughput_ratio"], result["throughput_ratio_flooded"]
@@ -345,9 +352,7 @@ def main() -> int:
           f"{args.blocks} x {args.block_seconds:g} s blocks each (node paced, and flooded at {FEED_FACTOR}x); "
           f"load average {load}")
     print(table(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.json, result)
     return 0
 
 
