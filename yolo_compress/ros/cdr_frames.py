@@ -4,7 +4,8 @@ Why not let rclpy deserialize: it turns every arriving sensor_msgs/Image into a 
 the 900 KB of a VGA frame through the C message into an array.array, and it does so for every frame,
 including the ones the newest-frame slot then drops unprocessed. Taking the serialized bytes costs one
 copy per arriving frame; only the frame that is processed gets parsed, and its pixels are a view of those
-bytes (zero-copy for bgr8). Measured in BENCHMARKS.md (bench/node_overhead.py).
+bytes (zero-copy for bgr8). Measured (bench/frame_receive_cost.py): 1.41 instead of 1.76 ms of CPU per
+received VGA frame.
 
 The layout is the OMG CDR (XCDR1) that every ROS 2 DDS middleware uses for these types: a 4-byte
 encapsulation header (byte 1: 0 big endian, 1 little endian), then the fields in declaration order, each

@@ -3,10 +3,11 @@
 glibc serves every allocation above its mmap threshold (128 KiB, raised only after such a block is freed)
 with a fresh mmap and gives it back with munmap on free. A VGA bgr8 frame (900 KB) passes through several
 buffers on its way through Fast DDS, rmw and rclpy, so every frame paid for page faults on freshly zeroed
-pages. Measured on the 2-core dev machine (BENCHMARKS.md): a subscriber that does nothing with 60 Hz VGA
-frames spent 3.6 ms of CPU per frame, half of it in the kernel; with the threshold raised, 1.3 ms, and the
-bare rclpy echo of a frame fell from 4.4 to 2.2 ms. The price is memory held: freed frame buffers stay in
-the process (up to TRIM_THRESHOLD_BYTES) for the next frame instead of going back to the system.
+pages. Measured on the 2-core dev machine (bench/frame_receive_cost.py): a subscriber that does nothing with
+60 Hz VGA frames spent 3.8 ms of CPU per frame, more than half in the kernel; with the thresholds raised,
+1.8 ms (1.4 with the node's raw subscription), and the bare rclpy echo of a frame fell from 5.7 to 3.7 ms.
+The price is memory held: freed frame buffers stay in the process (up to TRIM_THRESHOLD_BYTES) for the next
+frame instead of going back to the system.
 
 Same effect without code: MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=134217728 in the
 environment of any process (a camera driver, too) before it starts.
