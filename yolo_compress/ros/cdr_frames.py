@@ -46,7 +46,7 @@ class _CdrReader:
     def _take(self, size: int, align: int, what: str) -> memoryview:
         self._pos += -(self._pos - ENCAPSULATION_BYTES) % align
         end = self._pos + size
-        if size < 0 or end > len(self._buf):
+        if end > len(self._buf):
             raise MalformedMessage(f"{self._type}: truncated at {what} (needs {end} bytes, has {len(self._buf)})")
         view, self._pos = self._buf[self._pos:end], end
         return view
