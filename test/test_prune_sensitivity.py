@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from yolo_compress.data.specs import load_dataset
+from yolo_compress.models.checkpoint import load_checkpoint
 from yolo_compress.models.complexity import layer_costs
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.source import load_model_source
-from yolo_compress.prune.allocation import conv_flops_after, slices
+from yolo_compress.prune.allocation import ROUND_TO, allowed_keep, conv_flops_after, slices
 from yolo_compress.prune.groups import channel_groups
-from yolo_compress.prune.sensitivity import analyze, derive_widths, load_widths, plot_sensitivity
+from yolo_compress.prune.sensitivity import analyze, derive_widths, load_sensitivity, plot_sensitivity
 from yolo_compress.train.classes import select_classes
 
 from conftest import shared_path, yolo_fastest_files
@@ -45,7 +50,7 @@ def test_derived_widths_meet_the_flops_target_and_spare_the_fragile_layer(tmp_pa
     assert max(others) < 1.0 and len(set(round(r, 1) for r in others)) == 1  # one common budget
     path = tmp_path / "sensitivity.json"
     path.write_text(json.dumps({**result, "widths": widths}))
-    assert load_widths(path) == widths
+    assert load_sensitivity(path)["groups"] == result["groups"]
     plot_sensitivity(result, tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 1000
 
@@ -58,13 +63,45 @@ def test_widths_without_results_for_every_group_are_refused():
         derive_widths(result, model, 0.5)
 
 
-def test_load_widths_explains_what_is_missing(tmp_path):
+def test_load_sensitivity_explains_what_is_missing(tmp_path):
     with pytest.raises(ValueError, match="needs --sensitivity"):
-        load_widths(None)
+        load_sensitivity(None)
+    with pytest.raises(FileNotFoundError, match="nowhere.json"):
+        load_sensitivity(tmp_path / "nowhere.json")
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"ratios": [0.5], "ap50": 0.5, "groups": []}))
-    with pytest.raises(ValueError, match="--target-flops"):
-        load_widths(path)
+    with pytest.raises(ValueError, match="no per-group results"):
+        load_sensitivity(path)
+
+
+def test_each_iteration_cuts_to_the_widths_of_its_point_on_the_path(tmp_path):
+    """--criterion sensitivity, 2 iterations to 40%: iteration k keeps the widths derived for 0.4^(k/2) of the
+    start's conv FLOPs (the robust groups go first, the fragile one is never touched), not a straight line
+    from the start to the final widths."""
+    start = Darknet.from_cfg("demo")
+    fragile = max(channel_groups(start), key=lambda g: g.size).layer
+    path = tmp_path / "sensitivity.json"
+    path.write_text(json.dumps(_fake_result(start, fragile)))
+    out = tmp_path / "run"
+    command = [sys.executable, str(Path(__file__).resolve().parents[1] / "tools" / "prune.py"),
+               "--data", "synthetic:16:0", "--val", "synthetic:4:1", "--pretrain-epochs", "0",
+               "--criterion", "sensitivity", "--sensitivity", str(path), "--iterations", "2",
+               "--target-flops", "0.4", "--finetune-epochs", "1", "--batch", "8", "--no-progress", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = out / "runs" / "sensitivity"
+    model0 = load_checkpoint(run / "iter_00" / "model.pt").model
+    result = load_sensitivity(path)
+    ratios = []
+    for k in (1, 2):
+        wanted = derive_widths(result, model0, math.pow(0.4, k / 2))
+        metrics = json.loads((run / f"iter_{k:02d}" / "metrics.json").read_text())
+        for group in channel_groups(model0):
+            keep = allowed_keep(group.size, wanted[group.layer], ROUND_TO, 8)
+            assert metrics["widths"][str(group.layer)] == keep, (k, group.layer)
+        assert metrics["widths"][str(fragile)] == next(g.size for g in channel_groups(model0) if g.layer == fragile)
+        ratios.append(metrics["conv_flops_ratio"])
+    assert 0.45 < ratios[0] < 0.8 and ratios[1] < ratios[0]
 
 
 def test_real_model_analysis_drops_ap_and_resumes(tmp_path):

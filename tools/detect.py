@@ -19,8 +19,9 @@ from tqdm import tqdm
 import _bootstrap  # noqa: F401  (before yolo_compress: makes a checkout importable)
 
 # isort: split
+from yolo_compress.models.atomic import write_json
 from yolo_compress.runtime.contract import ContractError
-from yolo_compress.runtime.detect_files import detect_frames, write_json_atomic
+from yolo_compress.runtime.detect_files import detect_frames
 from yolo_compress.runtime.detector import Detector
 from yolo_compress.runtime.sources import count_frames, expand_sources, iter_frames
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     run = detect_frames(detector, frames, args.save_dir, on_failure=lambda f: tqdm.write(
         f"detect: {f.name}: {f.error}, skipped", file=sys.stderr))
     if args.json:
-        write_json_atomic(args.json, run.records)
+        write_json(args.json, run.records)
     detected = sum(len(r["detections"]) for r in run.records)
     print(f"{len(run.records)} images, {detected} detections on {detector.provider}"
           + (f"; {len(run.failures)} failed: {', '.join(run.failures)}" if run.failures else ""), file=sys.stderr)

@@ -33,7 +33,7 @@ from yolo_compress.prune.job import DataSpec, ModelSpec, PruneJob, run_job
 from yolo_compress.prune.measure import MeasureSettings
 from yolo_compress.prune.pipeline import PipelineConfig
 from yolo_compress.prune.schedule import ScheduleConfig
-from yolo_compress.prune.sensitivity import load_widths
+from yolo_compress.prune.sensitivity import load_sensitivity
 from yolo_compress.prune.variants import PRECISIONS
 from yolo_compress.train.finetune import FinetuneConfig
 
@@ -136,14 +136,17 @@ def build_job(args: argparse.Namespace) -> PruneJob:
         pretrain = FinetuneConfig(epochs=args.pretrain_epochs, lr=args.pretrain_lr, batch=args.batch,
                                   device=args.device, progress=not args.no_progress, augment=AugmentConfig(),
                                   validate_first=pretrained, eval_every=1 if pretrained else args.pretrain_epochs)
-    widths = load_widths(args.sensitivity) if args.criterion == "sensitivity" else None
+    sensitivity = load_sensitivity(args.sensitivity) if args.criterion == "sensitivity" else None
+    target_flops = args.target_flops
+    if sensitivity is not None and target_flops is None:
+        target_flops = sensitivity.get("target_flops")  # the target the analysis derived its widths for
     schedule = ScheduleConfig(
         criterion=args.criterion, iterations=args.iterations or 10, step_amount=args.step,
-        target_flops=args.target_flops, rule=args.rule, round_to=args.round_to, min_channels=args.min_channels,
+        target_flops=target_flops, rule=args.rule, round_to=args.round_to, min_channels=args.min_channels,
         flops_weight=args.flops_weight, calibration_batches=args.calibration_batches, calibration_batch=args.batch,
         finetune=finetune,
         distill=args.teacher, measure=MeasureSettings(conf_threshold=args.conf, threads=args.threads),
-        final_widths=widths,
+        sensitivity=sensitivity,
     )
     criteria = [c.strip() for c in args.compare.split(",")] if args.compare else [args.criterion]
     precisions = [p.strip() for p in (args.precisions or "").split(",") if p.strip()]

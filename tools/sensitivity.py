@@ -21,8 +21,8 @@ import _bootstrap  # noqa: F401  (before yolo_compress: makes a checkout importa
 
 # isort: split
 from yolo_compress.data.specs import load_dataset
+from yolo_compress.models.atomic import write_json
 from yolo_compress.models.source import load_model_source
-from yolo_compress.prune.schedule import write_json
 from yolo_compress.prune.sensitivity import DEFAULT_RATIOS, analyze, derive_widths, plot_sensitivity
 from yolo_compress.train.classes import select_classes
 

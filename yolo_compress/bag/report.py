@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from yolo_compress.eval.files import write_json
-from yolo_compress.models.atomic import atomic_path  # stdlib only: importing it loads no torch
+from yolo_compress.models.atomic import atomic_path, write_json  # stdlib only: importing it loads no torch
 
 _COLUMNS = (
     ("AP50", "ap50", "{:.3f}"),

@@ -13,10 +13,11 @@ from yolo_compress.eval.coco_json import (
     write_coco_gt,
 )
 from yolo_compress.eval.evaluate import evaluate, evaluate_coco_files
-from yolo_compress.eval.files import InputFileError, write_json
+from yolo_compress.eval.files import InputFileError
 from yolo_compress.eval.latency import latency_stats
 from yolo_compress.eval.pr_plot import plot_pr_curves
 from yolo_compress.eval.report import format_report
+from yolo_compress.models.atomic import write_json
 
 __all__ = [
     "CocoGroundTruth",

@@ -6,9 +6,10 @@ import argparse
 import sys
 
 from yolo_compress.eval.evaluate import evaluate_coco_files
-from yolo_compress.eval.files import InputFileError, write_json
+from yolo_compress.eval.files import InputFileError
 from yolo_compress.eval.pr_plot import plot_pr_curves
 from yolo_compress.eval.report import format_report
+from yolo_compress.models.atomic import write_json
 
 
 def main(argv: list[str] | None = None) -> int:

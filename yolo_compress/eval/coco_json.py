@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from yolo_compress.eval.annotations import ImageDT, ImageGT
-from yolo_compress.eval.files import InputFileError, read_json, write_json
+from yolo_compress.eval.files import InputFileError, read_json
+from yolo_compress.models.atomic import write_json
 
 _MISSING = object()
 

@@ -1,17 +1,10 @@
-"""Reading input files with errors that name the file, and atomic writes of results.
-
-A report or plot is either the old file or the complete new one, never half written: an
-interrupted tool must not leave a truncated JSON that a later comparison of tiers would read.
-"""
+"""Reading input files with errors that name the file and the field (writes: models.atomic.write_json)."""
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
-
-from yolo_compress.models.atomic import atomic_path  # stdlib only: importing it loads no torch
 
 
 class InputFileError(ValueError):
@@ -27,10 +20,3 @@ def read_json(path: str | os.PathLike) -> Any:
         raise InputFileError(f"{path}: cannot read: {e.strerror or e}") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputFileError(f"{path}: not valid JSON: {e}") from e
-
-
-def write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Write `data` as indented JSON, atomically; returns the path."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    return Path(path)

@@ -1,12 +1,17 @@
-"""Write a file so that readers see the old file or the complete new one, never a partial one."""
+"""Write a file so that readers see the old file or the complete new one, never a partial one.
+
+Stdlib only: the robot side (no torch) writes its JSON through here too.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -35,3 +40,19 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write `data` as indented, strict JSON (no NaN: other tools must be able to read it), atomically.
+
+    numpy scalars (an AP from pycocotools, a latency from np.median) are written as plain numbers."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, allow_nan=False, default=plain_number) + "\n", encoding="utf-8")
+    return Path(path)
+
+
+def plain_number(value: Any) -> Any:
+    """numpy scalars to Python numbers, duck-typed so this module needs no numpy."""
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return value.item()
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")

@@ -23,11 +23,11 @@ import numpy as np
 
 from yolo_compress.data.dataset import DetectionDataset
 from yolo_compress.data.detector_eval import evaluate_detector
-from yolo_compress.models.atomic import atomic_path
+from yolo_compress.models.atomic import atomic_path, write_json
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.prune import report
 from yolo_compress.prune.measure import AP_CONF
-from yolo_compress.prune.schedule import PruneRun, ScheduleConfig, write_json
+from yolo_compress.prune.schedule import PruneRun, ScheduleConfig
 from yolo_compress.prune.tiers import Candidate, TierChoice, pareto_front, select_tiers
 from yolo_compress.prune.variants import VariantSpec, measure_variant
 from yolo_compress.runtime.detector import Detector

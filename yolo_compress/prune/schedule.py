@@ -27,7 +27,7 @@ import numpy as np
 
 from yolo_compress.data.dataset import DetectionDataset
 from yolo_compress.export.onnx_export import export_onnx
-from yolo_compress.models.atomic import atomic_path
+from yolo_compress.models.atomic import atomic_path, plain_number, write_json
 from yolo_compress.models.checkpoint import load_checkpoint, save_checkpoint
 from yolo_compress.models.complexity import layer_costs
 from yolo_compress.models.darknet import Darknet
@@ -37,6 +37,7 @@ from yolo_compress.prune.calibration import make_importance
 from yolo_compress.prune.groups import channel_groups
 from yolo_compress.prune.importance import FlopsRegularized
 from yolo_compress.prune.measure import MeasureSettings, measure_onnx
+from yolo_compress.prune.sensitivity import derive_widths
 from yolo_compress.prune.step import StepSettings, conv_widths, prune_step
 from yolo_compress.train.finetune import RESUMABLE_CHANGES, FinetuneConfig, finetune
 
@@ -48,9 +49,11 @@ class ScheduleConfig:
     """What one pruning run does. Each iteration either removes `step_amount` of the prunable channels left
     (in proportion to the current size) or, with `target_flops` (ratio of the starting conv FLOPs), cuts
     down a geometric path that reaches it at the last iteration. Criterion "sensitivity" needs
-    `final_widths` (group layer -> channels at the end, from sensitivity.derive_widths): each iteration
-    moves every group a K-th of the way there, choosing channels by L1 norm within the group. `flops_weight`
-    > 0 subtracts that weight x each channel's relative FLOPs from the scores (importance.FlopsRegularized)."""
+    `sensitivity` (tools/sensitivity.py's per-group AP curves) and `target_flops`: every iteration's widths
+    are derived from the curves for that iteration's point on the path (sensitivity.derive_widths), so the
+    groups that cost nothing go first and the fragile ones only when the target needs them; channels are
+    chosen by L1 norm within a group, as in the analysis. `flops_weight` > 0 subtracts that weight x each
+    channel's relative FLOPs from the scores (importance.FlopsRegularized)."""
 
     criterion: str = "taylor"
     iterations: int = 10
@@ -66,13 +69,13 @@ class ScheduleConfig:
     distill: bool = False
     seed: int = 0
     measure: MeasureSettings = field(default_factory=MeasureSettings)
-    final_widths: dict[int, int] | None = None
+    sensitivity: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        if self.final_widths is not None:
-            self.final_widths = {int(layer): int(n) for layer, n in self.final_widths.items()}
-        if (self.criterion == "sensitivity") != (self.final_widths is not None):
-            raise ValueError("criterion 'sensitivity' needs final_widths (from tools/sensitivity.py), and only it")
+        if (self.criterion == "sensitivity") != (self.sensitivity is not None):
+            raise ValueError("criterion 'sensitivity' needs the results of tools/sensitivity.py, and only it")
+        if self.criterion == "sensitivity" and self.target_flops is None:
+            raise ValueError("criterion 'sensitivity' needs a target FLOPs ratio (--target-flops)")
         if isinstance(self.finetune, dict):
             self.finetune = FinetuneConfig(**self.finetune)
         if isinstance(self.measure, dict):
@@ -93,17 +96,6 @@ def conv_flops(model: Darknet) -> float:
 
 def iteration_dir(out_dir: Path, k: int) -> Path:
     return out_dir / f"iter_{k:02d}"
-
-
-def write_json(path: Path, payload: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
 
 
 @dataclass
@@ -147,7 +139,7 @@ class PruneRun:
     def _check_config(self) -> None:
         """A resumed run must be the same run: refuse to mix iterations made with other settings."""
         path = self.out_dir / "schedule.json"
-        current = json.loads(json.dumps(self.config.to_dict(), default=_json_default))
+        current = json.loads(json.dumps(self.config.to_dict(), default=plain_number))
         if path.is_file():
             saved = json.loads(path.read_text())
             for settings in (saved, current):  # where and how visibly it runs may change on resume
@@ -176,7 +168,7 @@ class PruneRun:
             model = load_checkpoint(folder / "pruned.pt").model
             removed = {int(layer): n for layer, n in json.loads((folder / "pruned.json").read_text()).items()}
         else:
-            model, removed = self._prune(k, model, flops0, original)
+            model, removed = self._prune(k, model, flops0)
             save_checkpoint(folder / "pruned.pt", model, self.names, {"iteration": k, "stage": "pruned"})
             write_json(folder / "pruned.json", removed)
         ft_dir = folder / "finetune"
@@ -191,17 +183,16 @@ class PruneRun:
         self._finish(k, finetuned.eval(), {"removed": removed, "removed_total": total_removed}, flops0)
         return finetuned
 
-    def _prune(self, k: int, model: Darknet, flops0: float,
-               original: dict[int, int]) -> tuple[Darknet, dict[int, int]]:
+    def _prune(self, k: int, model: Darknet, flops0: float) -> tuple[Darknet, dict[int, int]]:
         cfg = self.config
         criterion = "l1" if cfg.criterion == "sensitivity" else cfg.criterion
         importance = make_importance(criterion, model, self.train, cfg.calibration_batches,
                                      cfg.calibration_batch, cfg.finetune.resize, cfg.seed + k, self.progress)
         if cfg.flops_weight:
             importance = FlopsRegularized(importance, model, channel_groups(model), cfg.flops_weight)
-        if cfg.final_widths is not None:
-            widths = {layer: round(original[layer] - (original[layer] - final) * k / cfg.iterations)
-                      for layer, final in cfg.final_widths.items()}
+        if cfg.sensitivity is not None:
+            start = load_checkpoint(iteration_dir(self.out_dir, 0) / "model.pt").model
+            widths = derive_widths(cfg.sensitivity, start, math.pow(cfg.target_flops, k / cfg.iterations))
             settings = StepSettings(rule=cfg.rule, widths=widths, round_to=cfg.round_to,
                                     min_channels=cfg.min_channels)
         elif cfg.target_flops is not None:
@@ -225,7 +216,7 @@ class PruneRun:
         record = {"iteration": k, "criterion": self.config.criterion, **measured,
                   "conv_flops_ratio": conv_flops(model) / flops0, "widths": conv_widths(model), **extra}
         write_json(folder / "metrics.json", record)
-        lines = "".join(json.dumps(r, default=_json_default) + "\n" for r in self.records())
+        lines = "".join(json.dumps(r, default=plain_number) + "\n" for r in self.records())
         with atomic_path(self.out_dir / "run_log.jsonl") as tmp:
             tmp.write_text(lines)
         log.info("iteration %d: AP50 %.3f, %.2f GFLOPs, %.2f ms", k, record["ap50"], record["gflops"],

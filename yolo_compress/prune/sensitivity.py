@@ -17,13 +17,13 @@ from typing import Any
 from tqdm import tqdm
 
 from yolo_compress.data.dataset import DetectionDataset
+from yolo_compress.models.atomic import write_json
 from yolo_compress.models.complexity import layer_costs
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.prune.allocation import conv_flops_after, plan_from_counts
 from yolo_compress.prune.groups import channel_groups, dependency_graph, prune_channels
 from yolo_compress.prune.importance import L1Importance
 from yolo_compress.prune.report import pyplot, save_png
-from yolo_compress.prune.schedule import write_json
 from yolo_compress.train.validate import validate
 
 DEFAULT_RATIOS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -106,16 +106,16 @@ def derive_widths(result: dict[str, Any], model: Darknet, target_flops: float) -
     return widths_for(high)
 
 
-def load_widths(path: Path | None) -> dict[int, int]:
-    """The per-group widths tools/sensitivity.py derived for its FLOPs target (its JSON's "widths")."""
+def load_sensitivity(path: Path | None) -> dict[str, Any]:
+    """The analysis tools/sensitivity.py wrote (its JSON), for --criterion sensitivity."""
     if path is None:
         raise ValueError("--criterion sensitivity needs --sensitivity FILE (written by tools/sensitivity.py)")
     if not path.is_file():
         raise FileNotFoundError(f"sensitivity results not found: {path}")
     result = json.loads(path.read_text())
-    if "widths" not in result:
-        raise ValueError(f"{path}: no derived widths; run tools/sensitivity.py with --target-flops")
-    return {int(layer): int(width) for layer, width in result["widths"].items()}
+    if not result.get("groups") or "ap50" not in result:
+        raise ValueError(f"{path}: no per-group results; run tools/sensitivity.py to the end on this model")
+    return result
 
 
 def plot_sensitivity(result: dict[str, Any], path: Path) -> None:

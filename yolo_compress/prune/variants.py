@@ -20,9 +20,9 @@ import numpy as np
 from yolo_compress.data.dataset import DetectionDataset
 from yolo_compress.export.onnx_export import export_onnx
 from yolo_compress.export.quantize import convert_fp16, quantize_int8_dynamic, quantize_int8_static
+from yolo_compress.models.atomic import write_json
 from yolo_compress.models.checkpoint import load_checkpoint
 from yolo_compress.prune.measure import MeasureSettings, measure_onnx
-from yolo_compress.prune.schedule import write_json
 
 log = logging.getLogger(__name__)
 

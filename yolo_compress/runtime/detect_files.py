@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,18 +55,3 @@ def annotated_name(frame_name: str) -> str:
     """'a/b/dog.jpg' -> 'dog.jpg'; 'clips/run.mp4#000012' -> 'run_000012.jpg'."""
     path, _, index = frame_name.partition("#")
     return f"{Path(path).stem}_{index}.jpg" if index else Path(path).name
-
-
-def write_json_atomic(path: str | os.PathLike, data: object) -> None:
-    """Write JSON through a temp file + os.replace, so a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(data, out, indent=1)
-            out.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

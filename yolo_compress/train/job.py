@@ -15,7 +15,7 @@ from typing import Any
 
 from yolo_compress.data.dataset import DetectionDataset, join
 from yolo_compress.data.specs import load_dataset
-from yolo_compress.eval.files import write_json
+from yolo_compress.models.atomic import write_json
 from yolo_compress.models.checkpoint import load_checkpoint
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.source import load_model_source
