@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Per-image latency, stage by stage: this runtime vs OpenCV DNN 4.x vs torch eager, in one run.
 
+The runtime runs twice: on the default `frames` export (uint8 BGR in, scaling in the graph) and on the
+same network exported with the float `images` input (numpy does the conversion), to show what each costs.
+
 Every engine sees the same model and the same frames (640x480 TUD-Campus camera frames when
 ../shared/data is present, else synthetic frames), with the same thread count, in alternating blocks
 so machine noise hits all of them alike (see bench_model).
@@ -33,6 +36,7 @@ from yolo_compress.models.fuse import fuse_conv_bn  # noqa: E402
 from yolo_compress.models.source import load_model_source  # noqa: E402
 from yolo_compress.models.weights import save_weights  # noqa: E402
 from yolo_compress.models.zoo import YOLO_FASTEST  # noqa: E402
+from yolo_compress.runtime.contract import IMAGES_INPUT  # noqa: E402
 from yolo_compress.runtime.detector import Detector  # noqa: E402
 
 ZOO = ROOT.parent / "shared" / "data" / "yolo-fastest" / "ModelZoo"
@@ -48,7 +52,8 @@ class Prepared:
     name: str
     cfg: Path
     weights: Path
-    onnx: Path
+    onnx: Path  # the default `frames` input (uint8 BGR, scaling in the graph)
+    onnx_images: Path  # the same network with the float `images` input, to show what that form costs
     torch_model: torch.nn.Module
     input_size: tuple[int, int]
 
@@ -71,8 +76,9 @@ def prepare(name: str, work: Path) -> Prepared:
         cfg.write_text(src.model.cfg_text())
         save_weights(src.model, weights)
     onnx_path = export_onnx(src.model, src.names, work / f"{name}.onnx").path
+    images_path = export_onnx(src.model, src.names, work / f"{name}-images.onnx", input_name=IMAGES_INPUT).path
     decoded = DecodedDarknet(fuse_conv_bn(src.model)).eval()
-    return Prepared(name, cfg, weights, onnx_path, decoded, src.model.input_size)
+    return Prepared(name, cfg, weights, onnx_path, images_path, decoded, src.model.input_size)
 
 
 def _objectness_prior(model: torch.nn.Module, bias: float) -> None:
@@ -91,8 +97,9 @@ def load_frames(count: int) -> list[np.ndarray]:
     return [rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for _ in range(count)]
 
 
-def runtime_engine(model: Prepared, threads: int) -> Callable[[np.ndarray], dict[str, float]]:
-    detector = Detector(model.onnx, conf_threshold=CONF, iou_threshold=IOU, intra_op_threads=threads)
+def runtime_engine(model: Prepared, threads: int, float_input: bool = False) -> Callable[[np.ndarray], dict]:
+    path = model.onnx_images if float_input else model.onnx
+    detector = Detector(path, conf_threshold=CONF, iou_threshold=IOU, intra_op_threads=threads)
 
     def run(frame: np.ndarray) -> dict[str, float]:
         t = detector.detect(frame).timing
@@ -155,7 +162,12 @@ def _stages(t0: float, t1: float, t2: float, t3: float) -> dict[str, float]:
             "postprocess": (t3 - t2) * ms, "total": (t3 - t0) * ms}
 
 
-ENGINES = {"runtime (ORT)": runtime_engine, "opencv-dnn": opencv_engine, "torch-eager": torch_engine}
+ENGINES = {
+    "runtime (ORT)": runtime_engine,
+    "runtime, float input": lambda model, threads: runtime_engine(model, threads, float_input=True),
+    "opencv-dnn": opencv_engine,
+    "torch-eager": torch_engine,
+}
 
 
 def bench_model(model: Prepared, frames: list[np.ndarray], threads: int, repeats: int) -> dict:

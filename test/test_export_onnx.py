@@ -16,6 +16,7 @@ from yolo_compress.export.onnx_export import VERIFY_TOLERANCE, export_onnx
 from yolo_compress.models.checkpoint import save_checkpoint
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.decode import DecodedDarknet
+from yolo_compress.runtime.contract import FRAMES_INPUT, IMAGES_INPUT
 
 from conftest import REPO, yolo_fastest_files
 
@@ -24,18 +25,23 @@ def _props(path) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
 
 
-def test_demo_export_meets_contract(tmp_path):
+@pytest.mark.parametrize(("input_name", "dtype", "shape"), [(FRAMES_INPUT, onnx.TensorProto.UINT8, [192, 192, 3]),
+                                                           (IMAGES_INPUT, onnx.TensorProto.FLOAT, [3, 192, 192])])
+def test_demo_export_meets_contract(tmp_path, input_name, dtype, shape):
     torch.manual_seed(0)
     model = Darknet.from_cfg("demo").eval()
     num_classes = model.heads[0].num_classes
     names = [f"c{i}" for i in range(num_classes)]
-    report = export_onnx(model, names, tmp_path / "demo.onnx", resize="letterbox", metadata={"tier": "fast"})
+    report = export_onnx(model, names, tmp_path / "demo.onnx", resize="letterbox", metadata={"tier": "fast"},
+                         input_name=input_name)
     assert report.verified
     proto = onnx.load(str(report.path))
     onnx.checker.check_model(proto, full_check=True)
-    assert [i.name for i in proto.graph.input] == ["images"]
+    assert [i.name for i in proto.graph.input] == [input_name]
     assert [o.name for o in proto.graph.output] == ["boxes", "scores"]
-    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    tensor = proto.graph.input[0].type.tensor_type
+    assert tensor.elem_type == dtype and [d.dim_value for d in tensor.shape.dim[1:]] == shape
+    assert tensor.shape.dim[0].dim_param == "batch"
     props = _props(report.path)
     height, width = model.input_size
     assert json.loads(props["names"]) == names
@@ -47,15 +53,19 @@ def test_demo_export_meets_contract(tmp_path):
     assert "BatchNormalization" not in {node.op_type for node in proto.graph.node}
 
 
-def test_dynamic_batch_matches_torch(tmp_path):
+@pytest.mark.parametrize("input_name", [FRAMES_INPUT, IMAGES_INPUT])
+def test_dynamic_batch_matches_torch(tmp_path, input_name):
+    """Batch of 3 against the unfused torch model fed the same pixels; the `frames` form gets the BGR bytes,
+    whose channel reversal and 1/255 now live in the first conv's weights."""
     torch.manual_seed(1)
     model = Darknet.from_cfg("demo").eval()
     names = [f"c{i}" for i in range(model.heads[0].num_classes)]
-    path = export_onnx(model, names, tmp_path / "demo.onnx").path
+    path = export_onnx(model, names, tmp_path / "demo.onnx", input_name=input_name).path
     height, width = model.input_size
-    images = np.random.default_rng(3).random((3, 3, height, width), dtype=np.float32)
+    frames = np.random.default_rng(3).integers(0, 256, (3, height, width, 3), dtype=np.uint8)
+    images = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    boxes, scores = session.run(None, {"images": images})
+    boxes, scores = session.run(None, {input_name: frames if input_name == FRAMES_INPUT else images})
     with torch.no_grad():
         t_boxes, t_scores = DecodedDarknet(model.eval())(torch.from_numpy(images))
     assert boxes.shape[0] == scores.shape[0] == 3

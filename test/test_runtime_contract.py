@@ -17,7 +17,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from yolo_compress.runtime.contract import ContractError, read_contract
+from yolo_compress.runtime.contract import FRAMES_INPUT, ContractError, read_contract
 from yolo_compress.runtime.detector import Detector
 
 COCO_LIKE = [f"class{i}" for i in range(80)]
@@ -34,16 +34,25 @@ def contract_model(
     input_name: str = "images",
     output_names: tuple[str, str] = ("boxes", "scores"),
     batch: int | str = "batch",
+    input_type: int | None = None,
 ) -> Path:
-    """Write a contract model: boxes [B,N,4] = `boxes`, scores [B,N,C] = `scores` x max pixel of each image.
+    """Write a contract model: boxes [B,N,4] = `boxes`, scores [B,N,C] = `scores` x max pixel of each image
+    (0..1). `input_name` "frames" makes a uint8 [B,H,W,3] input (unless `input_type` says otherwise).
 
     `metadata` entries override the defaults; a None value removes that key.
     """
     boxes, scores = np.asarray(boxes, np.float32), np.asarray(scores, np.float32)
     names = list(names) if names is not None else [f"c{i}" for i in range(scores.shape[1])]
     height, width = input_size
+    frames = input_name == FRAMES_INPUT
+    pixels = [
+        helper.make_node("Cast", [input_name], ["as_float"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["as_float", "inv255"], ["pixels"]),
+    ] if frames and input_type is None else []
     nodes = [
-        helper.make_node("ReduceMax", [input_name], ["peak_flat"], axes=[1, 2, 3], keepdims=0),
+        *pixels,
+        helper.make_node("ReduceMax", ["pixels" if pixels else input_name], ["peak_flat"], axes=[1, 2, 3],
+                         keepdims=0),
         helper.make_node("Unsqueeze", ["peak_flat", "axes12"], ["peak"]),
         helper.make_node("Mul", ["const_scores", "peak"], [output_names[1]]),
         helper.make_node("Mul", ["peak", "zero"], ["zeros"]),
@@ -52,13 +61,15 @@ def contract_model(
     initializers = [
         numpy_helper.from_array(np.array([1, 2], np.int64), "axes12"),
         numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
+        numpy_helper.from_array(np.full(1, 1 / 255, np.float32), "inv255"),
         numpy_helper.from_array(boxes[None], "const_boxes"),
         numpy_helper.from_array(scores[None], "const_scores"),
     ]
     graph = helper.make_graph(
         nodes,
         "contract_fixture",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [batch, 3, height, width])],
+        [helper.make_tensor_value_info(input_name, input_type or (TensorProto.UINT8 if frames else TensorProto.FLOAT),
+                                       [batch, height, width, 3] if frames else [batch, 3, height, width])],
         [
             helper.make_tensor_value_info(output_names[0], TensorProto.FLOAT, [batch, *boxes.shape]),
             helper.make_tensor_value_info(output_names[1], TensorProto.FLOAT, [batch, *scores.shape]),
@@ -131,8 +142,20 @@ def test_boxes_must_have_four_coordinates(tmp_path):
 def test_missing_output_and_input_are_named(tmp_path):
     with pytest.raises(ContractError, match="output 'scores' missing"):
         read(one_box_model(tmp_path / "a.onnx", output_names=("boxes", "probs")))
-    with pytest.raises(ContractError, match="input 'images' missing"):
+    with pytest.raises(ContractError, match="expected one input, 'images' or 'frames'"):
         read(one_box_model(tmp_path / "b.onnx", input_name="data"))
+
+
+def test_frames_input_is_read_and_checked(tmp_path):
+    """The uint8 BGR form: recognized, its type and layout checked, and served by the Detector."""
+    assert read(one_box_model(tmp_path / "f.onnx", input_name=FRAMES_INPUT)).input_name == FRAMES_INPUT
+    assert read(one_box_model(tmp_path / "i.onnx")).input_name == "images"
+    with pytest.raises(ContractError, match=r"input 'frames' has type tensor\(float\), expected tensor\(uint8\)"):
+        read(one_box_model(tmp_path / "x.onnx", input_name=FRAMES_INPUT, input_type=TensorProto.FLOAT))
+    detector = Detector(one_box_model(tmp_path / "f.onnx", input_name=FRAMES_INPUT, input_size=(64, 96)))
+    white = np.full((48, 96, 3), 255, np.uint8)
+    assert detector.detect(white).detections.class_ids.tolist() == [1]
+    assert len(detector.detect(np.zeros_like(white)).detections.class_ids) == 0
 
 
 def test_fixed_batch_is_rejected(tmp_path):

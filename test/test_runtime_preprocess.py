@@ -6,10 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-from yolo_compress.runtime.preprocess import PAD_VALUE, Preprocessor, fit_transform
+from yolo_compress.runtime.contract import FRAMES_INPUT
+from yolo_compress.runtime.preprocess import PAD_PIXEL, Preprocessor, fit_transform
 
 from conftest import shared_path
 
+PAD_VALUE = PAD_PIXEL / 255
 RNG = np.random.default_rng(0)
 
 
@@ -79,6 +81,31 @@ def test_gray_frames_give_three_equal_channels():
         batch, _ = Preprocessor((64, 64), "letterbox")([frame])
         np.testing.assert_array_equal(batch[0, 0], batch[0, 1])
         np.testing.assert_array_equal(batch[0, 0], batch[0, 2])
+
+
+@pytest.mark.parametrize("resize", ["stretch", "letterbox"])
+@pytest.mark.parametrize("shape", [(480, 640, 3), (333, 517, 3), (120, 160)])
+def test_frames_form_holds_the_same_pixels_as_bgr_bytes(resize, shape):
+    """The `frames` input is the resized BGR image itself: reversed and scaled, it is the `images` batch
+    (both come from one cv2.resize of the same uint8 frame; float rounding of the pad gray aside)."""
+    frame = RNG.integers(0, 256, shape, dtype=np.uint8)
+    images, (t_images,) = Preprocessor((320, 416), resize)([frame])
+    frames, (t_frames,) = Preprocessor((320, 416), resize, FRAMES_INPUT)([frame])
+    assert frames.shape == (1, 320, 416, 3) and frames.dtype == np.uint8 and t_frames == t_images
+    np.testing.assert_allclose(frames[..., ::-1].transpose(0, 3, 1, 2) * np.float32(1 / 255), images, rtol=0, atol=1e-7)
+    if resize == "letterbox" and shape[0] * 416 != shape[1] * 320:
+        assert (frames == PAD_PIXEL).all(axis=-1).any()
+
+
+def test_frames_buffer_is_reused_and_grows_with_batch():
+    preprocess = Preprocessor((64, 64), "stretch", FRAMES_INPUT)
+    first, _ = preprocess([random_frame(50, 60)])
+    second, _ = preprocess([random_frame(70, 30)])
+    assert np.shares_memory(first, second)
+    batch, _ = preprocess([random_frame(50, 60), random_frame(70, 30)])
+    assert batch.shape == (2, 64, 64, 3)
+    with pytest.raises(ValueError, match="input_name must be"):
+        Preprocessor((64, 64), "stretch", "pixels")
 
 
 def test_buffer_is_reused_and_grows_with_batch():

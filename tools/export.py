@@ -17,6 +17,7 @@ import _bootstrap  # noqa: F401  (before yolo_compress: makes a checkout importa
 # isort: split
 from yolo_compress.export.onnx_export import RESIZE_MODES, ExportError, export_onnx
 from yolo_compress.models.source import load_model_source
+from yolo_compress.runtime.contract import FRAMES_INPUT, IMAGES_INPUT
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,6 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resize", choices=RESIZE_MODES, default=None,
                         help="how the runtime fits frames to the input (default: checkpoint's, else stretch "
                              "as darknet models trained with letter_box=0 expect)")
+    parser.add_argument("--input", choices=[FRAMES_INPUT, IMAGES_INPUT], default=FRAMES_INPUT,
+                        help="input form: frames = uint8 BGR [B,H,W,3], the camera's bytes, scaling in the graph "
+                             "(default: the fastest on the robot); images = float32 RGB 0..1 [B,3,H,W]")
     parser.add_argument("--tier", help="tier name stored in the model metadata")
     parser.add_argument("--out", required=True, help="output .onnx path")
     return parser.parse_args(argv)
@@ -44,12 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         src = load_model_source(args.cfg, args.weights, args.checkpoint, args.names)
         resize = args.resize or src.metadata.get("resize", "stretch")
         extra = {"tier": args.tier} if args.tier else {}
-        report = export_onnx(src.model, src.names, args.out, resize=resize, metadata=extra)
+        report = export_onnx(src.model, src.names, args.out, resize=resize, metadata=extra, input_name=args.input)
     except (OSError, ValueError, ExportError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1
     print(
-        f"wrote {report.path}: input {report.input_size[0]}x{report.input_size[1]}, {report.num_boxes} boxes, "
+        f"wrote {report.path}: input {args.input} {report.input_size[0]}x{report.input_size[1]}, "
+        f"{report.num_boxes} boxes, "
         f"{len(src.names)} classes, {report.params / 1e6:.3f} M params, {report.gflops:.3f} GFLOPs; "
         f"ONNX Runtime == torch (max abs diff boxes / input side {report.max_abs_diff_boxes:.1e}, "
         f"scores {report.max_abs_diff_scores:.1e})"

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from yolo_compress.runtime.preprocess import Preprocessor, fit_transform
+from yolo_compress.runtime.preprocess import PAD_PIXEL, Preprocessor, fit_transform
 
-PAD_PIXEL = 114  # the gray the runtime letterbox pads with (PAD_VALUE * 255)
 MIN_BOX_SIZE = 2.0  # px of the network input: smaller boxes are not learnable targets
 MIN_VISIBLE = 0.25  # fraction of a box's area that must stay in frame after a warp
 

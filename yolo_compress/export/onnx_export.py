@@ -20,10 +20,12 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from yolo_compress.export.frame_input import take_frames
 from yolo_compress.models.complexity import total_flops, total_params
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.decode import DecodedDarknet
 from yolo_compress.models.fuse import fuse_conv_bn
+from yolo_compress.runtime.contract import FRAMES_INPUT, IMAGES_INPUT, OUTPUT_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +66,14 @@ def export_onnx(
     *,
     resize: str = "stretch",
     metadata: Mapping[str, object] | None = None,
-    verify_images: np.ndarray | None = None,
+    input_name: str = FRAMES_INPUT,
 ) -> ExportReport:
-    """Fuse, decode-wrap and export `model`; write it atomically and verify it with ONNX Runtime.
-
-    `verify_images` is an optional float32 [B,3,H,W] batch (RGB, 0..1); random images are used when
-    it is None. Raises ExportError when the graph fails onnx.checker or the outputs disagree.
-    """
+    """Fuse, decode-wrap and export `model`; write it atomically and verify it with ONNX Runtime on random
+    inputs. `input_name` is the contract's input form: `frames` (uint8 BGR pixels, the default: the robot's
+    fastest path, see frame_input) or `images` (float RGB planes). Raises ExportError when the graph
+    fails onnx.checker or the outputs disagree."""
+    if input_name not in (FRAMES_INPUT, IMAGES_INPUT):
+        raise ValueError(f"input_name must be {FRAMES_INPUT!r} or {IMAGES_INPUT!r}, got {input_name!r}")
     _check_names(model, names)
     if resize not in RESIZE_MODES:
         raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
@@ -78,6 +81,8 @@ def export_onnx(
     wrapped = DecodedDarknet(fuse_conv_bn(model)).eval()
     height, width = model.input_size
     proto = _trace(wrapped, height, width)
+    if input_name == FRAMES_INPUT:
+        proto = take_frames(proto)
     props = contract_metadata(model, names, resize, metadata)
     onnx.helper.set_model_props(proto, props)
     try:
@@ -85,8 +90,7 @@ def export_onnx(
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"{out}: onnx.checker rejected the exported graph: {exc}") from exc
     _atomic_save(proto, out)
-    images = verify_images if verify_images is not None else _random_batch(height, width)
-    report = _verify(wrapped, out, images, props)
+    report = _verify(wrapped, out, _random_frames(height, width), input_name, props)
     if not report.verified:
         raise ExportError(
             f"{out}: ONNX Runtime disagrees with torch (max abs diff boxes / input side "
@@ -136,9 +140,9 @@ def _trace(wrapped: torch.nn.Module, height: int, width: int) -> onnx.ModelProto
                 wrapped,
                 (dummy,),
                 str(path),
-                input_names=["images"],
-                output_names=["boxes", "scores"],
-                dynamic_axes={name: {0: "batch"} for name in ("images", "boxes", "scores")},
+                input_names=[IMAGES_INPUT],
+                output_names=list(OUTPUT_NAMES),
+                dynamic_axes={name: {0: "batch"} for name in (IMAGES_INPUT, *OUTPUT_NAMES)},
                 opset_version=OPSET,
                 dynamo=False,
             )
@@ -157,19 +161,21 @@ def _atomic_save(proto: onnx.ModelProto, out: Path) -> None:
         raise
 
 
-def _random_batch(height: int, width: int, batch: int = 2) -> np.ndarray:
-    """Batch of 2 so the dynamic batch axis is exercised, not just declared."""
-    rng = np.random.default_rng(0)
-    return rng.random((batch, 3, height, width), dtype=np.float32)
+def _random_frames(height: int, width: int, batch: int = 2) -> np.ndarray:
+    """uint8 BGR [B,H,W,3]; a batch of 2 so the dynamic batch axis is exercised, not just declared."""
+    return np.random.default_rng(0).integers(0, 256, (batch, height, width, 3), dtype=np.uint8)
 
 
-def _verify(wrapped: torch.nn.Module, path: Path, images: np.ndarray, props: dict[str, str]) -> ExportReport:
+def _verify(wrapped: torch.nn.Module, path: Path, frames: np.ndarray, input_name: str,
+            props: dict[str, str]) -> ExportReport:
+    images = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255)
     with torch.no_grad():
         t_boxes, t_scores = (t.numpy() for t in wrapped(torch.from_numpy(images)))
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    o_boxes, o_scores = session.run(["boxes", "scores"], {"images": images})
+    feed = frames if input_name == FRAMES_INPUT else images
+    o_boxes, o_scores = session.run(list(OUTPUT_NAMES), {input_name: feed})
     height, width = (int(v) for v in props["input_size"].split(","))
     return ExportReport(
         path=path,

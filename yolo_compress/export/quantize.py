@@ -28,7 +28,6 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from yolo_compress.models.atomic import atomic_path
-from yolo_compress.runtime.contract import INPUT_NAME
 from yolo_compress.runtime.preprocess import Preprocessor
 
 CALIBRATION_METHODS = {
@@ -44,9 +43,9 @@ NETWORK_PREFIX = "/model/"
 class FrameReader(CalibrationDataReader):
     """Calibration batches: `frames` (BGR uint8) through the model's own preprocessing, one frame at a time."""
 
-    def __init__(self, frames: Sequence[np.ndarray], input_size: tuple[int, int], resize: str):
+    def __init__(self, frames: Sequence[np.ndarray], input_size: tuple[int, int], resize: str, input_name: str):
         self._frames = frames
-        self._preprocess = Preprocessor(input_size, resize)
+        self._preprocess = Preprocessor(input_size, resize, input_name)
         self._iter: Iterator[np.ndarray] = iter(frames)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -54,7 +53,7 @@ class FrameReader(CalibrationDataReader):
         if frame is None:
             return None
         batch, _ = self._preprocess([frame])
-        return {INPUT_NAME: batch.copy()}
+        return {self._preprocess.input_name: batch.copy()}
 
     def rewind(self) -> None:
         self._iter = iter(self._frames)
@@ -93,10 +92,12 @@ def network_nodes(path: Path) -> list[str]:
             if node.op_type in QUANTIZED_OPS and node.name in inside and node.name not in heads]
 
 
-def _input_settings(path: Path) -> tuple[tuple[int, int], str]:
-    props = contract_props(onnx.load(str(path), load_external_data=False))
+def _input_settings(path: Path) -> tuple[tuple[int, int], str, str]:
+    """(input size, resize, input name): what the calibration frames go through, as the runtime would."""
+    proto = onnx.load(str(path), load_external_data=False)
+    props = contract_props(proto)
     height, width = (int(v) for v in props["input_size"].split(","))
-    return (height, width), props["resize"]
+    return (height, width), props["resize"], proto.graph.input[0].name
 
 
 def quantize_int8_static(
@@ -115,7 +116,7 @@ def quantize_int8_static(
     if not frames:
         raise ValueError("static int8 needs calibration frames")
     fp32, out = Path(fp32), Path(out)
-    input_size, resize = _input_settings(fp32)
+    input_size, resize, input_name = _input_settings(fp32)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
@@ -123,7 +124,7 @@ def quantize_int8_static(
             quantize_static(
                 str(prepared),
                 str(target),
-                FrameReader(frames, input_size, resize),
+                FrameReader(frames, input_size, resize, input_name),
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=QUANTIZED_OPS,
                 nodes_to_quantize=network_nodes(prepared),

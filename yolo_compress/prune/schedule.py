@@ -169,8 +169,8 @@ class PruneRun:
             removed = {int(layer): n for layer, n in json.loads((folder / "pruned.json").read_text()).items()}
         else:
             model, removed = self._prune(k, model, flops0)
+            write_json(folder / "pruned.json", removed)  # before pruned.pt, whose presence marks the cut done
             save_checkpoint(folder / "pruned.pt", model, self.names, {"iteration": k, "stage": "pruned"})
-            write_json(folder / "pruned.json", removed)
         ft_dir = folder / "finetune"
         resume = (ft_dir / "train_state.pt").is_file()
         # No validation inside the finetune: the ONNX measurement below is the AP that counts.

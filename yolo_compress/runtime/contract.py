@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 
 import onnxruntime as ort
 
-INPUT_NAME = "images"
+# The two input forms (DESIGN.md): the classic float planes, or the camera's own bytes, with the uint8 to
+# float cast, the layout change, BGR->RGB and the 1/255 inside the graph (the last two folded into the first
+# conv's weights at export), so the robot's preprocessing is one cv2.resize into the input buffer.
+IMAGES_INPUT = "images"  # float32 [B,3,H,W], RGB, 0..1
+FRAMES_INPUT = "frames"  # uint8 [B,H,W,3], BGR
+_INPUT_FORMS = {IMAGES_INPUT: ("tensor(float)", 1, "[B,3,H,W]"), FRAMES_INPUT: ("tensor(uint8)", 3, "[B,H,W,3]")}
 OUTPUT_NAMES = ("boxes", "scores")
 RESIZE_MODES = ("letterbox", "stretch")
 REQUIRED_METADATA = ("names", "input_size", "resize")
@@ -32,6 +37,7 @@ class ModelInfo:
     input_size: tuple[int, int]  # (H, W)
     resize: str
     metadata: dict[str, str] = field(default_factory=dict)  # tier, params, gflops, ap50, ... when present
+    input_name: str = IMAGES_INPUT  # which input form the model takes
 
     @property
     def num_classes(self) -> int:
@@ -48,10 +54,10 @@ def read_contract(session: ort.InferenceSession, source: str) -> ModelInfo:
     input_size = _parse_input_size(meta["input_size"], source)
     if meta["resize"] not in RESIZE_MODES:
         raise ContractError(f"{source}: metadata 'resize' is {meta['resize']!r}, expected one of {RESIZE_MODES}")
-    _check_input(session, source, input_size)
+    input_name = _check_input(session, source, input_size)
     _check_outputs(session, source, len(names))
     extra = {k: v for k, v in meta.items() if k not in REQUIRED_METADATA}
-    return ModelInfo(tuple(names), input_size, meta["resize"], extra)
+    return ModelInfo(tuple(names), input_size, meta["resize"], extra, input_name)
 
 
 def _parse_names(text: str, source: str) -> list[str]:
@@ -74,23 +80,32 @@ def _parse_input_size(text: str, source: str) -> tuple[int, int]:
     return height, width
 
 
-def _check_input(session: ort.InferenceSession, source: str, input_size: tuple[int, int]) -> None:
-    """`images` must be float32 [B,3,H,W] with a dynamic B and H,W agreeing with the metadata."""
+def _check_input(session: ort.InferenceSession, source: str, input_size: tuple[int, int]) -> str:
+    """One input, `images` (float32 [B,3,H,W]) or `frames` (uint8 [B,H,W,3]), with a dynamic B and H,W
+    agreeing with the metadata; returns its name."""
     inputs = {i.name: i for i in session.get_inputs()}
-    if INPUT_NAME not in inputs:
-        raise ContractError(f"{source}: input '{INPUT_NAME}' missing (inputs: {sorted(inputs)})")
-    arg = inputs[INPUT_NAME]
-    if arg.type != "tensor(float)":
-        raise ContractError(f"{source}: input '{INPUT_NAME}' has type {arg.type}, expected tensor(float)")
-    if not _shape_matches(arg.shape, (None, 3, None, None)):
-        raise ContractError(f"{source}: input '{INPUT_NAME}' has shape {arg.shape}, expected [B,3,H,W]")
-    if isinstance(arg.shape[0], int):
-        raise ContractError(f"{source}: input '{INPUT_NAME}' batch dimension must be dynamic, got {arg.shape[0]}")
-    if not _shape_matches(arg.shape[2:], input_size):
+    forms = [name for name in _INPUT_FORMS if name in inputs]
+    if len(inputs) != 1 or not forms:
         raise ContractError(
-            f"{source}: metadata 'input_size' says {input_size[0]},{input_size[1]} but input '{INPUT_NAME}' "
+            f"{source}: expected one input, '{IMAGES_INPUT}' or '{FRAMES_INPUT}' (inputs: {sorted(inputs)})"
+        )
+    name = forms[0]
+    arg, (dtype, channel_axis, layout) = inputs[name], _INPUT_FORMS[name]
+    if arg.type != dtype:
+        raise ContractError(f"{source}: input '{name}' has type {arg.type}, expected {dtype}")
+    expected: list[int | None] = [None, None, None, None]
+    expected[channel_axis] = 3
+    if not _shape_matches(arg.shape, expected):
+        raise ContractError(f"{source}: input '{name}' has shape {arg.shape}, expected {layout}")
+    if isinstance(arg.shape[0], int):
+        raise ContractError(f"{source}: input '{name}' batch dimension must be dynamic, got {arg.shape[0]}")
+    spatial = arg.shape[2:] if channel_axis == 1 else arg.shape[1:3]
+    if not _shape_matches(spatial, input_size):
+        raise ContractError(
+            f"{source}: metadata 'input_size' says {input_size[0]},{input_size[1]} but input '{name}' "
             f"has shape {arg.shape}"
         )
+    return name
 
 
 def _check_outputs(session: ort.InferenceSession, source: str, num_classes: int) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf
 
-from yolo_compress.runtime.contract import INPUT_NAME, OUTPUT_NAMES, ContractError, ModelInfo, read_contract
+from yolo_compress.runtime.contract import OUTPUT_NAMES, ContractError, ModelInfo, read_contract
 from yolo_compress.runtime.postprocess import Detections, postprocess
 from yolo_compress.runtime.preprocess import Preprocessor
 from yolo_compress.runtime.providers import create_session
@@ -67,7 +67,7 @@ class Detector:
             raise FileNotFoundError(f"model not found: {self.model_path}")
         self._session, self.provider = _load_session(self.model_path, providers, provider_options, intra_op_threads)
         self.info: ModelInfo = read_contract(self._session, str(self.model_path))
-        self._preprocess = Preprocessor(self.info.input_size, self.info.resize)
+        self._preprocess = Preprocessor(self.info.input_size, self.info.resize, self.info.input_name)
         self.conf_threshold = conf_threshold
         self.iou_threshold = iou_threshold
         self.classes = classes
@@ -121,7 +121,7 @@ class Detector:
         start = time.perf_counter()
         batch, transforms = self._preprocess(images)
         preprocessed = time.perf_counter()
-        boxes, scores = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
+        boxes, scores = self._session.run(list(OUTPUT_NAMES), {self.info.input_name: batch})
         inferred = time.perf_counter()
         if scores.shape[-1] != self.info.num_classes:
             raise ContractError(

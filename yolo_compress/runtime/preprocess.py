@@ -1,8 +1,10 @@
 """Frames (BGR uint8, as OpenCV and cv_bridge give them) to the contract input, and the way back for boxes.
 
 Stretch resizes like `cv2.dnn.blobFromImage` (INTER_LINEAR, no crop), so a stretch model sees exactly what
-OpenCV DNN would feed the original Darknet network. The float batch is written into one buffer reused
-across calls: on a 2-core robot CPU the allocation alone would cost a tenth of the budget.
+OpenCV DNN would feed the original Darknet network. The batch is written into one buffer reused across
+calls: on a 2-core robot CPU the allocation alone would cost a tenth of the budget. For a `frames` model
+(uint8 BGR pixels in, the rest in the graph) this is one cv2.resize into that buffer; for an `images` model
+it is the resize, a channel-reversing planar copy to float and the 1/255 (about twice the time).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from yolo_compress.runtime.contract import RESIZE_MODES
+from yolo_compress.runtime.contract import FRAMES_INPUT, IMAGES_INPUT, RESIZE_MODES
 
-PAD_VALUE = 114 / 255  # the gray Darknet/YOLOv5 letterboxes pad with
+PAD_PIXEL = 114  # the gray Darknet/YOLOv5 letterboxes pad with
 
 
 @dataclass(frozen=True)
@@ -48,52 +50,79 @@ def fit_transform(height: int, width: int, input_size: tuple[int, int], resize: 
 
 
 class Preprocessor:
-    """Callable: list of frames -> (float32 [B,3,H,W] RGB 0..1 batch, one Transform per frame).
+    """Callable: list of frames -> (contract batch, one Transform per frame).
 
-    The returned batch is a view of an internal buffer that the next call overwrites: run the model on it
-    (or copy it) before preprocessing again.
+    `input_name` picks the contract's input form: `images`, float32 [B,3,H,W] RGB 0..1, or `frames`, uint8
+    [B,H,W,3] BGR. The returned batch is a view of an internal buffer that the next call overwrites: run
+    the model on it (or copy it) before preprocessing again.
     """
 
-    def __init__(self, input_size: tuple[int, int], resize: str = "stretch") -> None:
+    def __init__(self, input_size: tuple[int, int], resize: str = "stretch", input_name: str = IMAGES_INPUT) -> None:
         if resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+        if input_name not in (IMAGES_INPUT, FRAMES_INPUT):
+            raise ValueError(f"input_name must be {IMAGES_INPUT!r} or {FRAMES_INPUT!r}, got {input_name!r}")
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.resize = resize
-        self._buffer = np.empty((0, 3, *self.input_size), dtype=np.float32)
+        self.input_name = input_name
+        self._buffer = self._allocate(0)
 
     def __call__(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Transform]]:
         batch = self._batch_buffer(len(frames))
         transforms = [self._fill(batch[i], frame, i) for i, frame in enumerate(frames)]
         return batch, transforms
 
+    def _allocate(self, size: int) -> np.ndarray:
+        if self.input_name == FRAMES_INPUT:
+            return np.empty((size, *self.input_size, 3), dtype=np.uint8)
+        return np.empty((size, 3, *self.input_size), dtype=np.float32)
+
     def _batch_buffer(self, size: int) -> np.ndarray:
         if size == 0:
             raise ValueError("no frames to preprocess")
         if len(self._buffer) < size:
-            self._buffer = np.empty((size, 3, *self.input_size), dtype=np.float32)
+            self._buffer = self._allocate(size)
         return self._buffer[:size]
 
     def _fill(self, out: np.ndarray, frame: np.ndarray, index: int) -> Transform:
-        """Resize `frame` into `out` [3,H,W]: BGR->RGB by reversed channel order, then scale to 0..1 in place."""
+        """Resize `frame` into its place in `out` (the image region, pad strips around it for letterbox)."""
         frame = _as_bgr_or_gray(frame, index)
         transform = fit_transform(frame.shape[0], frame.shape[1], self.input_size, self.resize)
-        new_h, new_w = round(frame.shape[0] * transform.scale_y), round(frame.shape[1] * transform.scale_x)
-        resized = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        size = round(frame.shape[1] * transform.scale_x), round(frame.shape[0] * transform.scale_y)  # (W, H)
         top, left = transform.pad_y, transform.pad_x
-        region = out[:, top : top + new_h, left : left + new_w]
-        np.copyto(region, resized[None] if resized.ndim == 2 else resized.transpose(2, 0, 1)[::-1])
-        region *= np.float32(1 / 255)
+        if self.input_name == FRAMES_INPUT:
+            _write_pixels(out[top : top + size[1], left : left + size[0]], frame, size)
+            planes, pad = out.transpose(2, 0, 1), PAD_PIXEL  # a channel-first view of the same memory
+        else:
+            _write_planes(out[:, top : top + size[1], left : left + size[0]], frame, size)
+            planes, pad = out, PAD_PIXEL / 255
         if self.resize == "letterbox":
-            _pad_around(out, top, left, new_h, new_w)
+            _pad_around(planes, top, left, size[1], size[0], pad)
         return transform
 
 
-def _pad_around(out: np.ndarray, top: int, left: int, height: int, width: int) -> None:
-    """Fill only the border strips around the image region, not the whole plane."""
-    out[:, :top] = PAD_VALUE
-    out[:, top + height :] = PAD_VALUE
-    out[:, top : top + height, :left] = PAD_VALUE
-    out[:, top : top + height, left + width :] = PAD_VALUE
+def _write_pixels(region: np.ndarray, frame: np.ndarray, size: tuple[int, int]) -> None:
+    """BGR uint8 as it is: straight into the buffer when the region is all of it (stretch)."""
+    if frame.ndim == 3 and region.flags.c_contiguous:
+        cv2.resize(frame, size, dst=region, interpolation=cv2.INTER_LINEAR)
+        return
+    resized = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+    np.copyto(region, resized[:, :, None] if resized.ndim == 2 else resized)
+
+
+def _write_planes(region: np.ndarray, frame: np.ndarray, size: tuple[int, int]) -> None:
+    """BGR->RGB by reversed channel order into float planes, then scaled to 0..1 in place."""
+    resized = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+    np.copyto(region, resized[None] if resized.ndim == 2 else resized.transpose(2, 0, 1)[::-1])
+    region *= np.float32(1 / 255)
+
+
+def _pad_around(planes: np.ndarray, top: int, left: int, height: int, width: int, value: float) -> None:
+    """Fill only the border strips around the image region of [C,H,W] `planes`, not the whole plane."""
+    planes[:, :top] = value
+    planes[:, top + height :] = value
+    planes[:, top : top + height, :left] = value
+    planes[:, top : top + height, left + width :] = value
 
 
 def _as_bgr_or_gray(frame: np.ndarray, index: int) -> np.ndarray:
