@@ -8,6 +8,7 @@ repeated end-to-end calls, frames taken in turn.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -16,6 +17,12 @@ import numpy as np
 from yolo_compress.runtime.detector import Detector
 
 STAGES = ("preprocess_ms", "inference_ms", "postprocess_ms", "total_ms")
+# Pause before each block when several sessions take turns: a session started right after another one's
+# block ran its own whole block slowly (ORT's intra-op threads spin after a run). bench/session_alternation.py,
+# yolo-fastest-1.1-xl, five runs on a noisy host: two sessions taking turns by blocks of 10 with no pause
+# 5.2-8.2 ms per call against 3.7-5.2 alone; with 20-100 ms before each block 4.1-5.3, the two equal within
+# 5%. Without it, side-by-side timing of 24 prune candidates came out bimodal (4.4 or 7.8 ms, same model).
+PARK_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,9 @@ def measure_side_by_side(detectors: Mapping[str, Detector], frames: Sequence[np.
     """Speed of every detector, measured in rounds (A-block B-block C-block, A-block ...) so that machine
     noise, which reaches 1.8x between runs on a shared CPU, hits all of them alike and their ratios hold.
 
-    Blocks rather than single calls: ONNX Runtime's intra-op threads spin for a while after each run, so
-    calling another session right after one measures the two fighting for the cores (seen: 15x slower).
+    Blocks rather than single calls, with a pause (PARK_S) before each block when there are several:
+    ONNX Runtime's intra-op threads spin for a while after each run, so calling another session right after
+    one measures the two fighting for the cores (seen: 15x slower call by call, 1.9x block by block).
     Each block starts with one untimed call, as a robot's steady stream would find the threads awake.
     """
     if not frames:
@@ -61,6 +69,8 @@ def measure_side_by_side(detectors: Mapping[str, Detector], frames: Sequence[np.
     samples: dict[str, list[list[float]]] = {name: [] for name in detectors}
     for start in range(0, runs, block):
         for name, detector in detectors.items():
+            if len(detectors) > 1:
+                time.sleep(PARK_S)
             detector.detect(frames[start % len(frames)])
             for i in range(start, min(start + block, runs)):
                 timing = detector.detect(frames[i % len(frames)]).timing
