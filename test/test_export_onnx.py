@@ -12,6 +12,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from yolo_compress.export.frame_input import frames_to_images
 from yolo_compress.export.onnx_export import VERIFY_TOLERANCE, export_onnx
 from yolo_compress.models.checkpoint import save_checkpoint
 from yolo_compress.models.darknet import Darknet
@@ -63,7 +64,7 @@ def test_dynamic_batch_matches_torch(tmp_path, input_name):
     path = export_onnx(model, names, tmp_path / "demo.onnx", input_name=input_name).path
     height, width = model.input_size
     frames = np.random.default_rng(3).integers(0, 256, (3, height, width, 3), dtype=np.uint8)
-    images = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255)
+    images = frames_to_images(frames)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     boxes, scores = session.run(None, {input_name: frames if input_name == FRAMES_INPUT else images})
     with torch.no_grad():

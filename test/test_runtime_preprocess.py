@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from yolo_compress.export.frame_input import frames_to_images
 from yolo_compress.runtime.contract import FRAMES_INPUT
 from yolo_compress.runtime.preprocess import PAD_PIXEL, Preprocessor, fit_transform
 
@@ -92,7 +93,7 @@ def test_frames_form_holds_the_same_pixels_as_bgr_bytes(resize, shape):
     images, (t_images,) = Preprocessor((320, 416), resize)([frame])
     frames, (t_frames,) = Preprocessor((320, 416), resize, FRAMES_INPUT)([frame])
     assert frames.shape == (1, 320, 416, 3) and frames.dtype == np.uint8 and t_frames == t_images
-    np.testing.assert_allclose(frames[..., ::-1].transpose(0, 3, 1, 2) * np.float32(1 / 255), images, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(frames_to_images(frames), images, rtol=0, atol=1e-7)
     if resize == "letterbox" and shape[0] * 416 != shape[1] * 320:
         assert (frames == PAD_PIXEL).all(axis=-1).any()
 

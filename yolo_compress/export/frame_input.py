@@ -36,6 +36,12 @@ def take_frames(proto: onnx.ModelProto) -> onnx.ModelProto:
     return proto
 
 
+def frames_to_images(frames: np.ndarray) -> np.ndarray:
+    """The float `images` batch (RGB planes, 0..1) that a `frames` graph computes from uint8 BGR `frames`:
+    what the torch model is fed to check such a graph."""
+    return np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1 / 255)
+
+
 def _first_conv_weight(graph: onnx.GraphProto) -> onnx.TensorProto:
     """The weight of the only consumer of `images`, which must be a Conv reading 3 channels; the conv keeps
     reading `images`, from then on the Transpose's output."""

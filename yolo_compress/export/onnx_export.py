@@ -20,7 +20,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from yolo_compress.export.frame_input import take_frames
+from yolo_compress.export.frame_input import frames_to_images, take_frames
 from yolo_compress.models.complexity import total_flops, total_params
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.decode import DecodedDarknet
@@ -168,7 +168,7 @@ def _random_frames(height: int, width: int, batch: int = 2) -> np.ndarray:
 
 def _verify(wrapped: torch.nn.Module, path: Path, frames: np.ndarray, input_name: str,
             props: dict[str, str]) -> ExportReport:
-    images = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255)
+    images = frames_to_images(frames)
     with torch.no_grad():
         t_boxes, t_scores = (t.numpy() for t in wrapped(torch.from_numpy(images)))
     options = ort.SessionOptions()
