@@ -196,9 +196,11 @@ class DetectorNode(Node):
                     self._auto_event = f"{move.to_tier} failed to load, staying on {move.from_tier}: {exc}"
                     self.get_logger().error(f"auto tier: {self._auto_event}")
                     return
+                # The event first: the inference thread reports the tier the moment `_swap` assigns it, and
+                # ~/timing must not pair the new tier with the old event.
+                self._auto_event = move.describe()
                 self._swap(served, auto, self._auto_config)
                 auto.moved(move.to_tier, time.monotonic())
-                self._auto_event = move.describe()
         finally:
             self._auto_loading = False
 
