@@ -1,4 +1,5 @@
-"""Inputs for the models tests: real Yolo-Fastest models and photos, random BN statistics, hand-pruned convs.
+"""Inputs for the models tests: real Yolo-Fastest models and photos, random BN statistics, hand-pruned convs,
+made-up sensitivity curves.
 
 Real data comes from ../shared/data through conftest's helpers, which skip the test when it is absent.
 """
@@ -15,6 +16,7 @@ from torch import nn
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.layers import ConvBlock
 from yolo_compress.models.weights import load_weights
+from yolo_compress.prune.groups import channel_groups
 
 from conftest import shared_path, yolo_fastest_files
 
@@ -85,3 +87,14 @@ def pruned_demo(seed: int = 0) -> Darknet:
     slice_conv(layers[3], keep_out=24)
     slice_conv(layers[4], keep_in=24)
     return model
+
+
+def fake_sensitivity(model: Darknet, fragile: int) -> dict:
+    """Every group loses 0.1 AP per 10% pruned, except `fragile`, which loses everything at 10%."""
+    groups = channel_groups(model)
+    ratios = [0.1, 0.3, 0.5, 0.7, 0.9]
+    result = {"ratios": ratios, "ap50": 1.0, "groups": []}
+    for g in groups:
+        aps = {str(r): (0.0 if g.layer == fragile else 1.0 - r) for r in ratios}
+        result["groups"].append({"layer": g.layer, "size": g.size, "flops_share": 0.0, "ap50": aps})
+    return result

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _data import fake_sensitivity
 
 from yolo_compress.data.specs import load_dataset
 from yolo_compress.models.checkpoint import load_checkpoint
@@ -24,23 +25,12 @@ from yolo_compress.train.classes import select_classes
 from conftest import shared_path, yolo_fastest_files
 
 
-def _fake_result(model: Darknet, fragile: int) -> dict:
-    """Every group loses 0.1 AP per 10% pruned, except `fragile`, which loses everything at 10%."""
-    groups = channel_groups(model)
-    ratios = [0.1, 0.3, 0.5, 0.7, 0.9]
-    result = {"ratios": ratios, "ap50": 1.0, "groups": []}
-    for g in groups:
-        aps = {str(r): (0.0 if g.layer == fragile else 1.0 - r) for r in ratios}
-        result["groups"].append({"layer": g.layer, "size": g.size, "flops_share": 0.0, "ap50": aps})
-    return result
-
-
 def test_derived_widths_meet_the_flops_target_and_spare_the_fragile_layer(tmp_path):
     torch.manual_seed(0)
     model = Darknet.from_cfg("yolov3-tiny")
     groups = channel_groups(model)
     fragile = max(groups, key=lambda g: g.size).layer
-    result = _fake_result(model, fragile)
+    result = fake_sensitivity(model, fragile)
     widths = derive_widths(result, model, target_flops=0.5)
     flops = [c.flops for c in layer_costs(model)]
     full = conv_flops_after(model, groups, {g.layer: g.size for g in groups}, flops)
@@ -57,7 +47,7 @@ def test_derived_widths_meet_the_flops_target_and_spare_the_fragile_layer(tmp_pa
 
 def test_widths_without_results_for_every_group_are_refused():
     model = Darknet.from_cfg("demo")
-    result = _fake_result(model, fragile=-1)
+    result = fake_sensitivity(model, fragile=-1)
     result["groups"] = result["groups"][1:]
     with pytest.raises(ValueError, match="lack groups"):
         derive_widths(result, model, 0.5)
@@ -81,7 +71,7 @@ def test_each_iteration_cuts_to_the_widths_of_its_point_on_the_path(tmp_path):
     start = Darknet.from_cfg("demo")
     fragile = max(channel_groups(start), key=lambda g: g.size).layer
     path = tmp_path / "sensitivity.json"
-    path.write_text(json.dumps(_fake_result(start, fragile)))
+    path.write_text(json.dumps(fake_sensitivity(start, fragile)))
     out = tmp_path / "run"
     command = [sys.executable, str(Path(__file__).resolve().parents[1] / "tools" / "prune.py"),
                "--data", "synthetic:16:0", "--val", "synthetic:4:1", "--pretrain-epochs", "0",

@@ -66,7 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sched.add_argument("--criterion", default="taylor", choices=[*CRITERIA, "sensitivity"])
     sched.add_argument("--compare", help="comma-separated criteria run with the same schedule, e.g. taylor,l1")
     sched.add_argument("--sensitivity", type=Path, help="tools/sensitivity.py JSON for --criterion sensitivity")
-    sched.add_argument("--iterations", type=int)
+    sched.add_argument("--iterations", type=int, help="channel pruning iterations (default 10; 0 with "
+                       "--drop-blocks: the depth cut alone)")
+    sched.add_argument("--drop-blocks", help="remove residual blocks first, as iteration 1 (finetuned like the "
+                       "others): N = the N whose removal alone costs the least AP50 on the validation set "
+                       "(blocks/block_sensitivity.json and .png), or cfg layer ranges such as 94-98,99-103")
     sched.add_argument("--target-flops", type=float, help="final conv FLOPs as a ratio of the start model's")
     sched.add_argument("--step", type=float, default=0.1, help="fraction of channels per iteration without "
                        "--target-flops (default 0.1)")
@@ -141,7 +145,8 @@ def build_job(args: argparse.Namespace) -> PruneJob:
     if sensitivity is not None and target_flops is None:
         target_flops = sensitivity.get("target_flops")  # the target the analysis derived its widths for
     schedule = ScheduleConfig(
-        criterion=args.criterion, iterations=args.iterations or 10, step_amount=args.step,
+        criterion=args.criterion, iterations=10 if args.iterations is None else args.iterations,
+        step_amount=args.step,
         target_flops=target_flops, rule=args.rule, round_to=args.round_to, min_channels=args.min_channels,
         flops_weight=args.flops_weight, calibration_batches=args.calibration_batches, calibration_batch=args.batch,
         finetune=finetune,
@@ -157,7 +162,7 @@ def build_job(args: argparse.Namespace) -> PruneJob:
     model = ModelSpec(args.cfg, args.weights, args.checkpoint, args.names)
     data = DataSpec(args.data, args.val, args.val_from, args.val_fraction, args.split_seed, args.test)
     return PruneJob(model, data, args.out, classes, pretrain, pipeline, calibration_frames=args.calibration_frames,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, drop_blocks=args.drop_blocks)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ resumable folder, like every later stage.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from yolo_compress.data.dataset import DetectionDataset
 from yolo_compress.data.specs import load_dataset
 from yolo_compress.models.checkpoint import load_checkpoint
 from yolo_compress.models.darknet import Darknet
+from yolo_compress.prune.depth import choose_blocks
 from yolo_compress.prune.pipeline import PipelineConfig, PipelineData, run_pipeline
 from yolo_compress.train.finetune import FinetuneConfig, finetune
 from yolo_compress.train.job import start_model, train_val_sets
@@ -61,6 +62,7 @@ class PruneJob:
     latency_frames: int = 20
     calibration_frames: int = 200
     progress: bool = True
+    drop_blocks: str | None = None  # --drop-blocks: a count or block names (depth.choose_blocks)
 
 
 def _frames(dataset: DetectionDataset, count: int) -> list[np.ndarray]:
@@ -93,7 +95,13 @@ def run_job(job: PruneJob) -> dict[str, Any]:
     if val is None:
         raise ValueError("pruning needs a validation set: give --val or --val-from")
     model, names = prepared_model(job, train, val)
+    pipeline = job.pipeline
+    if job.drop_blocks:
+        blocks = choose_blocks(job.drop_blocks, model, names, val, job.out / "blocks",
+                               pipeline.schedule.finetune.resize, job.progress)
+        log.info("depth cut first: residual blocks %s", ", ".join(blocks))
+        pipeline = replace(pipeline, schedule=replace(pipeline.schedule, drop_blocks=blocks))
     tests = {spec: load_dataset(spec, job.classes) for spec in d.tests}
     data = PipelineData(names, train, val, _frames(val, job.latency_frames), _frames(train, job.calibration_frames),
                         tests)
-    return run_pipeline(model, data, job.pipeline, job.out, job.progress)
+    return run_pipeline(model, data, pipeline, job.out, job.progress)

@@ -123,6 +123,9 @@ def markdown(summary: dict[str, Any]) -> str:
             lines.append(f"| {r['iteration']} | {r['ap50']:.3f} | {r['ap50_95']:.3f} | {r['gflops']:.3f} | "
                          f"{r['conv_flops_ratio']:.3f} | {r['params'] / 1e6:.3f} | {r['latency_ms']:.2f} | "
                          f"{sum(r.get('removed', {}).values())} |")
+        if records and records[-1].get("removed_blocks"):
+            lines += ["", f"Iteration 1 is the depth cut: residual blocks {', '.join(records[-1]['removed_blocks'])} "
+                      "removed (their convs count as channels removed)."]
     if summary.get("comparison"):
         lines += ["", "## Criteria at equal FLOPs", "", "| criterion | iteration | GFLOPs | AP50 | AP50:95 |",
                   "|---|---|---|---|---|"]

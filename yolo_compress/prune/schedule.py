@@ -34,10 +34,11 @@ from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.layers import ConvBlock
 from yolo_compress.prune.allocation import ROUND_TO
 from yolo_compress.prune.calibration import make_importance
+from yolo_compress.prune.depth import ResidualBlock, named_blocks, remove_blocks, surviving_layers
 from yolo_compress.prune.groups import channel_groups
 from yolo_compress.prune.importance import FlopsRegularized
 from yolo_compress.prune.measure import MeasureSettings, measure_onnx
-from yolo_compress.prune.sensitivity import derive_widths
+from yolo_compress.prune.sensitivity import derive_widths, renumbered
 from yolo_compress.prune.step import StepSettings, conv_widths, prune_step
 from yolo_compress.train.finetune import RESUMABLE_CHANGES, FinetuneConfig, finetune
 
@@ -53,7 +54,12 @@ class ScheduleConfig:
     are derived from the curves for that iteration's point on the path (sensitivity.derive_widths), so the
     groups that cost nothing go first and the fragile ones only when the target needs them; channels are
     chosen by L1 norm within a group, as in the analysis. `flops_weight` > 0 subtracts that weight x each
-    channel's relative FLOPs from the scores (importance.FlopsRegularized)."""
+    channel's relative FLOPs from the scores (importance.FlopsRegularized).
+
+    `drop_blocks` (residual blocks named by their cfg layers, "84-88") adds a depth iteration first:
+    iteration 1 removes those blocks (depth.remove_blocks) and finetunes, then the `iterations` channel
+    iterations follow on the shallower model, on the same FLOPs path (the depth cut counts towards it).
+    Records keep the start model's layer numbering: a removed conv has width 0."""
 
     criterion: str = "taylor"
     iterations: int = 10
@@ -70,6 +76,7 @@ class ScheduleConfig:
     seed: int = 0
     measure: MeasureSettings = field(default_factory=MeasureSettings)
     sensitivity: dict[str, Any] | None = None
+    drop_blocks: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if (self.criterion == "sensitivity") != (self.sensitivity is not None):
@@ -80,13 +87,27 @@ class ScheduleConfig:
             self.finetune = FinetuneConfig(**self.finetune)
         if isinstance(self.measure, dict):
             self.measure = MeasureSettings(**self.measure)
-        if self.iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        if self.iterations < (0 if self.drop_blocks else 1):
+            raise ValueError(f"iterations must be >= 1 (>= 0 with drop_blocks), got {self.iterations}")
         if self.target_flops is not None and not 0 < self.target_flops < 1:
             raise ValueError(f"target_flops is a ratio of the starting FLOPs in (0, 1), got {self.target_flops}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def depth_iterations(self) -> int:
+        """1 when the run starts by removing blocks, else 0."""
+        return 1 if self.drop_blocks else 0
+
+    @property
+    def total_iterations(self) -> int:
+        return self.depth_iterations + self.iterations
+
+    def path_point(self, k: int) -> float:
+        """Iteration k's point on the FLOPs path (a ratio of the start model's conv FLOPs)."""
+        assert self.target_flops is not None
+        return math.pow(self.target_flops, (k - self.depth_iterations) / max(self.iterations, 1))
 
 
 def conv_flops(model: Darknet) -> float:
@@ -96,6 +117,20 @@ def conv_flops(model: Darknet) -> float:
 
 def iteration_dir(out_dir: Path, k: int) -> Path:
     return out_dir / f"iter_{k:02d}"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What every iteration is recorded against: the start model's conv widths and conv FLOPs, and for each
+    layer of the pruned models (after the depth cut, if any) its index in the start model's cfg."""
+
+    widths: dict[int, int]
+    flops: float
+    layers: list[int]
+
+    def widths_of(self, model: Darknet) -> dict[int, int]:
+        """`model`'s conv widths in the start model's numbering; a removed conv has width 0."""
+        return {layer: 0 for layer in self.widths} | {self.layers[i]: w for i, w in conv_widths(model).items()}
 
 
 @dataclass
@@ -117,19 +152,19 @@ class PruneRun:
         model = self._iteration_zero(start)
         if self.config.distill:
             teacher = load_checkpoint(iteration_dir(self.out_dir, 0) / "model.pt").model
-        original = conv_widths(model)
-        flops0 = conv_flops(model)
-        for k in range(1, self.config.iterations + 1):
+        blocks = [ResidualBlock.from_name(name) for name in self.config.drop_blocks]
+        origin = Origin(conv_widths(model), conv_flops(model), surviving_layers(len(model.layers), blocks))
+        for k in range(1, self.config.total_iterations + 1):
             if (iteration_dir(self.out_dir, k) / "metrics.json").is_file():
                 model = load_checkpoint(iteration_dir(self.out_dir, k) / "model.pt").model
                 continue
-            model = self._iteration(k, model, teacher, flops0, original)
+            model = self._iteration(k, model, teacher, origin)
         return self.records()
 
     def records(self) -> list[dict[str, Any]]:
         """Metrics of the finished iterations, in order."""
         found = []
-        for k in range(self.config.iterations + 1):
+        for k in range(self.config.total_iterations + 1):
             path = iteration_dir(self.out_dir, k) / "metrics.json"
             if not path.is_file():
                 break
@@ -141,7 +176,8 @@ class PruneRun:
         path = self.out_dir / "schedule.json"
         current = json.loads(json.dumps(self.config.to_dict(), default=plain_number))
         if path.is_file():
-            saved = json.loads(path.read_text())
+            defaults = json.loads(json.dumps(ScheduleConfig().to_dict(), default=plain_number))
+            saved = {**defaults, **json.loads(path.read_text())}  # settings added since take their defaults
             for settings in (saved, current):  # where and how visibly it runs may change on resume
                 for key in RESUMABLE_CHANGES:
                     settings["finetune"].pop(key, None)
@@ -158,17 +194,16 @@ class PruneRun:
             save_checkpoint(folder / "model.pt", start, self.names, {"iteration": 0})
         model = load_checkpoint(folder / "model.pt").model
         if not (folder / "metrics.json").is_file():
-            self._finish(0, model, {}, conv_flops(model))
+            self._finish(0, model, conv_widths(model), {}, conv_flops(model))
         return model
 
-    def _iteration(self, k: int, model: Darknet, teacher: Darknet | None, flops0: float,
-                   original: dict[int, int]) -> Darknet:
+    def _iteration(self, k: int, model: Darknet, teacher: Darknet | None, origin: Origin) -> Darknet:
         folder = iteration_dir(self.out_dir, k)
         if (folder / "pruned.pt").is_file():
             model = load_checkpoint(folder / "pruned.pt").model
             removed = {int(layer): n for layer, n in json.loads((folder / "pruned.json").read_text()).items()}
         else:
-            model, removed = self._prune(k, model, flops0)
+            model, removed = self._prune(k, model, origin)
             write_json(folder / "pruned.json", removed)  # before pruned.pt, whose presence marks the cut done
             save_checkpoint(folder / "pruned.pt", model, self.names, {"iteration": k, "stage": "pruned"})
         ft_dir = folder / "finetune"
@@ -177,26 +212,34 @@ class PruneRun:
         finetuned = finetune(model.train(), self.names, self.train, None, self.config.finetune, ft_dir,
                              resume=resume, teacher=teacher,
                              metadata={"iteration": k, "criterion": self.config.criterion}).model
-        widths = conv_widths(finetuned)
-        total_removed = {layer: original[layer] - widths[layer] for layer in original
-                         if widths[layer] != original[layer]}
-        self._finish(k, finetuned.eval(), {"removed": removed, "removed_total": total_removed}, flops0)
+        widths = origin.widths_of(finetuned)
+        total_removed = {layer: origin.widths[layer] - widths[layer] for layer in origin.widths
+                         if widths[layer] != origin.widths[layer]}
+        extra = {"removed": removed, "removed_total": total_removed}
+        if self.config.drop_blocks:
+            extra["removed_blocks"] = self.config.drop_blocks
+        self._finish(k, finetuned.eval(), widths, extra, origin.flops)
         return finetuned
 
-    def _prune(self, k: int, model: Darknet, flops0: float) -> tuple[Darknet, dict[int, int]]:
+    def _prune(self, k: int, model: Darknet, origin: Origin) -> tuple[Darknet, dict[int, int]]:
+        """The cut of iteration k and the channels it removed per conv, in the start model's numbering."""
         cfg = self.config
+        if k <= cfg.depth_iterations:
+            blocks = named_blocks(cfg.drop_blocks, model)
+            removed = {i: model.layers[i].conv.out_channels for block in blocks for i in block.layers
+                       if isinstance(model.layers[i], ConvBlock)}
+            log.info("iteration %d: removed %d residual blocks (%d convs)", k, len(blocks), len(removed))
+            return remove_blocks(model, blocks), removed
         criterion = "l1" if cfg.criterion == "sensitivity" else cfg.criterion
         importance = make_importance(criterion, model, self.train, cfg.calibration_batches,
                                      cfg.calibration_batch, cfg.finetune.resize, cfg.seed + k, self.progress)
         if cfg.flops_weight:
             importance = FlopsRegularized(importance, model, channel_groups(model), cfg.flops_weight)
         if cfg.sensitivity is not None:
-            start = load_checkpoint(iteration_dir(self.out_dir, 0) / "model.pt").model
-            widths = derive_widths(cfg.sensitivity, start, math.pow(cfg.target_flops, k / cfg.iterations))
-            settings = StepSettings(rule=cfg.rule, widths=widths, round_to=cfg.round_to,
+            settings = StepSettings(rule=cfg.rule, widths=self._sensitivity_widths(k, origin), round_to=cfg.round_to,
                                     min_channels=cfg.min_channels)
         elif cfg.target_flops is not None:
-            target = flops0 * math.pow(cfg.target_flops, k / cfg.iterations)
+            target = origin.flops * cfg.path_point(k)
             settings = StepSettings(rule=cfg.rule, target_flops=target, round_to=cfg.round_to,
                                     min_channels=cfg.min_channels)
         else:
@@ -204,9 +247,20 @@ class PruneRun:
                                     min_channels=cfg.min_channels)
         removed = prune_step(model, importance, settings)
         log.info("iteration %d: removed %d channels in %d layers", k, sum(removed.values()), len(removed))
-        return model, removed
+        return model, {origin.layers[layer]: n for layer, n in removed.items()}
 
-    def _finish(self, k: int, model: Darknet, extra: dict[str, Any], flops0: float) -> None:
+    def _sensitivity_widths(self, k: int, origin: Origin) -> dict[int, int]:
+        """Widths derived from the curves for iteration k's point on the path, relative to the model channel
+        pruning starts from (iteration 0, or the depth cut: its groups are renumbered to match)."""
+        cfg = self.config
+        assert cfg.sensitivity is not None
+        reference = load_checkpoint(iteration_dir(self.out_dir, cfg.depth_iterations) / "model.pt").model
+        target = origin.flops * cfg.path_point(k) / conv_flops(reference)
+        if target >= 1:
+            return {}  # the depth cut alone is already past this point
+        return derive_widths(renumbered(cfg.sensitivity, origin.layers), reference, target)
+
+    def _finish(self, k: int, model: Darknet, widths: dict[int, int], extra: dict[str, Any], flops0: float) -> None:
         """Save, export, measure; metrics.json last (it marks the iteration done), then the run log."""
         folder = iteration_dir(self.out_dir, k)
         save_checkpoint(folder / "model.pt", model, self.names, {"iteration": k, "criterion": self.config.criterion})
@@ -214,7 +268,7 @@ class PruneRun:
                                 metadata={"iteration": k, "criterion": self.config.criterion}).path
         measured = measure_onnx(onnx_path, self.val, self.frames, self.config.measure)
         record = {"iteration": k, "criterion": self.config.criterion, **measured,
-                  "conv_flops_ratio": conv_flops(model) / flops0, "widths": conv_widths(model), **extra}
+                  "conv_flops_ratio": conv_flops(model) / flops0, "widths": widths, **extra}
         write_json(folder / "metrics.json", record)
         lines = "".join(json.dumps(r, default=plain_number) + "\n" for r in self.records())
         with atomic_path(self.out_dir / "run_log.jsonl") as tmp:

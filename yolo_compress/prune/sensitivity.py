@@ -106,6 +106,13 @@ def derive_widths(result: dict[str, Any], model: Darknet, target_flops: float) -
     return widths_for(high)
 
 
+def renumbered(result: dict[str, Any], layers: Sequence[int]) -> dict[str, Any]:
+    """`result` for a model whose layer i was layer `layers[i]` of the analysed one (after a depth cut);
+    groups whose layer is gone are left out."""
+    new = {old: i for i, old in enumerate(layers)}
+    return {**result, "groups": [{**g, "layer": new[g["layer"]]} for g in result["groups"] if g["layer"] in new]}
+
+
 def load_sensitivity(path: Path | None) -> dict[str, Any]:
     """The analysis tools/sensitivity.py wrote (its JSON), for --criterion sensitivity."""
     if path is None:

@@ -1,0 +1,190 @@
+"""Depth pruning: removing a residual block equals skipping its branch, on built-in and real cfgs; the
+block sensitivity and the choice it makes; a schedule that starts with a depth cut."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from _data import fake_sensitivity
+from torch import nn
+
+from yolo_compress.data.specs import load_dataset
+from yolo_compress.export.onnx_export import export_onnx
+from yolo_compress.models.cfg import parse_cfg
+from yolo_compress.models.checkpoint import load_checkpoint
+from yolo_compress.models.darknet import Darknet
+from yolo_compress.models.layers import ConvBlock
+from yolo_compress.models.source import load_model_source
+from yolo_compress.prune.allocation import ROUND_TO, allowed_keep
+from yolo_compress.prune.depth import (
+    ResidualBlock,
+    block_sensitivity,
+    choose_blocks,
+    least_sensitive,
+    named_blocks,
+    remove_blocks,
+    residual_blocks,
+    surviving_layers,
+)
+from yolo_compress.prune.groups import channel_groups
+from yolo_compress.prune.schedule import PruneRun, ScheduleConfig, conv_flops
+from yolo_compress.prune.sensitivity import derive_widths, load_sensitivity, renumbered
+from yolo_compress.train.finetune import FinetuneConfig
+
+from conftest import yolo_fastest_files
+
+
+class _SkipBranch(nn.Module):
+    """A [shortcut] that returns its block's input: what removing the block must compute."""
+
+    def forward(self, previous: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        return other
+
+
+def _skipping(model: Darknet, blocks: list[ResidualBlock]) -> Darknet:
+    reference = copy.deepcopy(model)
+    for block in blocks:
+        reference.layers[block.shortcut] = _SkipBranch()
+    return reference
+
+
+def _assert_same_outputs(a: Darknet, b: Darknet, size: int) -> None:
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, size, size)
+    with torch.no_grad():
+        for p, q in zip(a.eval()(x), b.eval()(x), strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-5)
+
+
+def test_yolov3_without_blocks_equals_skipping_them():
+    """yolov3 mixes relative shortcuts with absolute routes (layers = -1, 61) past the removed blocks."""
+    torch.manual_seed(0)
+    model = Darknet.from_cfg("yolov3").at_input_size(64, 64).eval()
+    blocks = residual_blocks(model)
+    assert len(blocks) == 23  # yolov3's residual blocks, all removable
+    chosen = [blocks[i] for i in (1, 2, 7, 10, 11, 18, 22)]  # consecutive ones included: 6-8 then 9-11
+    shallow = remove_blocks(model, chosen)
+    assert len(shallow.layers) == len(model.layers) - sum(len(b.layers) for b in chosen)
+    _assert_same_outputs(shallow, _skipping(model, chosen), 64)
+    # the shallower cfg stands on its own: text -> model -> same weights
+    rebuilt = Darknet(parse_cfg(shallow.cfg_text()))
+    rebuilt.load_state_dict(shallow.state_dict())
+    _assert_same_outputs(rebuilt, shallow, 64)
+
+
+def test_only_identity_blocks_are_removable():
+    model = Darknet.from_cfg("demo")
+    names = [b.name() for b in residual_blocks(model)]
+    assert names == ["2-6", "8-11"]
+    assert not residual_blocks(Darknet.from_cfg("yolov3-tiny"))  # no shortcuts at all
+    with pytest.raises(ValueError, match=r"not removable residual blocks: 3-6 \(this model's: 2-6, 8-11\)"):
+        named_blocks(["3-6"], model)
+    with pytest.raises(ValueError, match="named by its cfg layers"):
+        ResidualBlock.from_name("2to6")
+    assert surviving_layers(8, [ResidualBlock(1, 4)]) == [0, 1, 5, 6, 7]
+
+
+def test_real_yolo_fastest_xl_without_blocks(tmp_path):
+    cfg, weights, names = yolo_fastest_files("yolo-fastest-1.1-xl")
+    source = load_model_source(str(cfg), weights, names=names)
+    model = source.model.eval()
+    blocks = residual_blocks(model)
+    assert len(blocks) == 18
+    chosen = named_blocks(["66-70", "71-75", "76-80", "94-98", "99-103", "104-108"], model)  # 76-80 feeds a route
+    shallow = remove_blocks(model, chosen)
+    convs = [sum(isinstance(layer, ConvBlock) for layer in m.layers) for m in (model, shallow)]
+    assert convs == [84, 84 - 3 * len(chosen)]
+    _assert_same_outputs(shallow, _skipping(model, chosen), 320)
+    export_onnx(shallow, source.names, tmp_path / "shallow.onnx")  # export checks ORT against torch itself
+
+
+def test_block_sensitivity_ranks_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    model = Darknet.from_cfg("demo")
+    names = list(load_dataset("synthetic:1:0").names)
+    val = load_dataset("synthetic:6:1")
+    out = tmp_path / "blocks.json"
+    result = block_sensitivity(model, names, val, out, progress=False)
+    assert [(b["input"], b["shortcut"]) for b in result["blocks"]] == [(1, 6), (7, 11)]
+    # a resumed analysis keeps what was done: a doctored entry survives
+    saved = json.loads(out.read_text())
+    saved["blocks"][0]["ap50"] = -1.0
+    saved["blocks"].pop()
+    out.write_text(json.dumps(saved))
+    resumed = block_sensitivity(model, names, val, out, progress=False)
+    assert resumed["blocks"][0]["ap50"] == -1.0 and len(resumed["blocks"]) == 2
+    assert least_sensitive(resumed, 1) == [ResidualBlock(7, 11)]  # the other cost 1 + AP
+    with pytest.raises(ValueError, match="only 2"):
+        least_sensitive(resumed, 3)
+    chosen = choose_blocks("1", model, names, val, tmp_path / "choice", progress=False)
+    assert chosen == [block.name() for block in least_sensitive(result, 1)]
+    assert (tmp_path / "choice" / "block_sensitivity.png").stat().st_size > 1000
+    assert choose_blocks("8-11,2-6", model, names, val, tmp_path / "unused", progress=False) == ["2-6", "8-11"]
+
+
+def test_renumbered_sensitivity_follows_the_depth_cut():
+    result = {"ap50": 0.5, "groups": [{"layer": 0}, {"layer": 3}, {"layer": 9}]}
+    assert renumbered(result, [0, 1, 7, 8, 9])["groups"] == [{"layer": 0}, {"layer": 4}]
+
+
+def test_schedule_starts_with_the_depth_cut(tmp_path):
+    torch.manual_seed(0)
+    model = Darknet.from_cfg("demo")
+    names = list(load_dataset("synthetic:1:0").names)
+    train, val = load_dataset("synthetic:16:0"), load_dataset("synthetic:6:1")
+    config = ScheduleConfig(iterations=1, target_flops=0.4, drop_blocks=["2-6"], calibration_batches=1,
+                            calibration_batch=4,
+                            finetune=FinetuneConfig(epochs=1, lr=1e-4, batch=4, warmup_epochs=0.0, progress=False))
+    run = PruneRun(tmp_path, names, train, val, [val[0].load_image()], config, progress=False)
+    records = run.run(copy.deepcopy(model))
+    assert [r["iteration"] for r in records] == [0, 1, 2]
+    start_convs = {i: b.conv.out_channels for i, b in enumerate(model.layers) if isinstance(b, ConvBlock)}
+    depth, channels = records[1], records[2]
+    assert depth["removed_blocks"] == ["2-6"]
+    assert {int(k) for k, n in depth["removed"].items()} == {2, 3, 4}  # the block's convs, whole
+    assert depth["widths"] == {str(i): (0 if i in (2, 3, 4) else w) for i, w in start_convs.items()}
+    assert channels["conv_flops_ratio"] <= 0.4 * 1.05 < depth["conv_flops_ratio"] < 1.0
+    assert set(channels["widths"]) == {str(i) for i in start_convs}  # still the start model's numbering
+    shallow = load_checkpoint(tmp_path / "iter_01" / "model.pt").model
+    assert len(shallow.layers) == len(model.layers) - 5
+    with pytest.raises(ValueError, match=">= 0 with drop_blocks"):
+        ScheduleConfig(iterations=0)
+    assert ScheduleConfig(iterations=0, drop_blocks=["2-6"]).total_iterations == 1
+
+
+def test_cli_drops_the_least_sensitive_block_then_prunes_by_sensitivity(tmp_path):
+    """tools/prune.py --drop-blocks 1 --criterion sensitivity: the block analysis picks the block, iteration 1
+    removes it, and iteration 2 keeps the widths derived for its point on the path from the shallower model,
+    the analysis' groups renumbered to it."""
+    start = Darknet.from_cfg("demo")
+    fragile = max(channel_groups(start), key=lambda g: g.size).layer
+    path = tmp_path / "sensitivity.json"
+    path.write_text(json.dumps(fake_sensitivity(start, fragile)))
+    out = tmp_path / "run"
+    command = [sys.executable, str(Path(__file__).resolve().parents[1] / "tools" / "prune.py"),
+               "--data", "synthetic:16:0", "--val", "synthetic:4:1", "--pretrain-epochs", "0", "--drop-blocks", "1",
+               "--criterion", "sensitivity", "--sensitivity", str(path), "--iterations", "1",
+               "--target-flops", "0.4", "--finetune-epochs", "1", "--batch", "8", "--no-progress", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    analysis = json.loads((out / "blocks" / "block_sensitivity.json").read_text())
+    (dropped,) = least_sensitive(analysis, 1)
+    run = out / "runs" / "sensitivity"
+    depth = json.loads((run / "iter_01" / "metrics.json").read_text())
+    assert depth["removed_blocks"] == [dropped.name()]
+    shallow = load_checkpoint(run / "iter_01" / "model.pt").model
+    layers = surviving_layers(len(start.layers), [dropped])
+    target = 0.4 * conv_flops(start) / conv_flops(shallow)
+    wanted = derive_widths(renumbered(load_sensitivity(path), layers), shallow, target)
+    widths = json.loads((run / "iter_02" / "metrics.json").read_text())["widths"]
+    for group in channel_groups(shallow):
+        assert widths[str(layers[group.layer])] == allowed_keep(group.size, wanted[group.layer], ROUND_TO, 8)
+    assert widths[str(fragile)] == (0 if fragile in dropped.layers else start.layers[fragile].conv.out_channels)
+    report = (out / "report.md").read_text()
+    assert f"blocks {dropped.name()}" in report
