@@ -26,7 +26,7 @@ from yolo_compress.prune.depth import (
     ResidualBlock,
     block_sensitivity,
     choose_blocks,
-    least_sensitive,
+    greedy_blocks,
     named_blocks,
     remove_blocks,
     residual_blocks,
@@ -36,6 +36,7 @@ from yolo_compress.prune.groups import channel_groups
 from yolo_compress.prune.schedule import PruneRun, ScheduleConfig, conv_flops
 from yolo_compress.prune.sensitivity import derive_widths, load_sensitivity, renumbered
 from yolo_compress.train.finetune import FinetuneConfig
+from yolo_compress.train.validate import validate
 
 from conftest import yolo_fastest_files
 
@@ -119,11 +120,19 @@ def test_block_sensitivity_ranks_and_resumes(tmp_path):
     out.write_text(json.dumps(saved))
     resumed = block_sensitivity(model, names, val, out, progress=False)
     assert resumed["blocks"][0]["ap50"] == -1.0 and len(resumed["blocks"]) == 2
-    assert least_sensitive(resumed, 1) == [ResidualBlock(7, 11)]  # the other cost 1 + AP
-    with pytest.raises(ValueError, match="only 2"):
-        least_sensitive(resumed, 3)
+    # greedy: step 1 from the analysis (the doctored block loses), step 2 measured with both removed
+    assert greedy_blocks(model, names, val, out, 1, progress=False) == [ResidualBlock(7, 11)]
+    both = greedy_blocks(model, names, val, out, 2, progress=False)
+    assert both == [ResidualBlock(7, 11), ResidualBlock(1, 6)]
+    step = json.loads(out.read_text())["greedy"][1]
+    assert step["ap50"] == validate(remove_blocks(model, both), names, val)["ap50"]
+    assert greedy_blocks(model, names, val, out, 1, progress=False) == both[:1]  # the saved path, reused
+    with pytest.raises(ValueError, match="only 2 removable"):
+        greedy_blocks(model, names, val, out, 3, progress=False)
     chosen = choose_blocks("1", model, names, val, tmp_path / "choice", progress=False)
-    assert chosen == [block.name() for block in least_sensitive(result, 1)]
+    fresh = json.loads((tmp_path / "choice" / "block_sensitivity.json").read_text())
+    best = max(fresh["blocks"], key=lambda b: (b["ap50"], b["shortcut"]))  # step 1: the cheapest alone
+    assert chosen == [ResidualBlock(best["input"], best["shortcut"]).name()]
     assert (tmp_path / "choice" / "block_sensitivity.png").stat().st_size > 1000
     assert choose_blocks("8-11,2-6", model, names, val, tmp_path / "unused", progress=False) == ["2-6", "8-11"]
 
@@ -158,8 +167,8 @@ def test_schedule_starts_with_the_depth_cut(tmp_path):
     assert ScheduleConfig(iterations=0, drop_blocks=["2-6"]).total_iterations == 1
 
 
-def test_cli_drops_the_least_sensitive_block_then_prunes_by_sensitivity(tmp_path):
-    """tools/prune.py --drop-blocks 1 --criterion sensitivity: the block analysis picks the block, iteration 1
+def test_cli_drops_the_greedy_block_then_prunes_by_sensitivity(tmp_path):
+    """tools/prune.py --drop-blocks 1 --criterion sensitivity: the greedy block analysis picks the block, iteration 1
     removes it, and iteration 2 keeps the widths derived for its point on the path from the shallower model,
     the analysis' groups renumbered to it."""
     start = Darknet.from_cfg("demo")
@@ -174,7 +183,7 @@ def test_cli_drops_the_least_sensitive_block_then_prunes_by_sensitivity(tmp_path
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     analysis = json.loads((out / "blocks" / "block_sensitivity.json").read_text())
-    (dropped,) = least_sensitive(analysis, 1)
+    dropped = ResidualBlock(analysis["greedy"][0]["input"], analysis["greedy"][0]["shortcut"])
     run = out / "runs" / "sensitivity"
     depth = json.loads((run / "iter_01" / "metrics.json").read_text())
     assert depth["removed_blocks"] == [dropped.name()]

@@ -149,12 +149,34 @@ def block_sensitivity(model: Darknet, names: list[str], val: DetectionDataset, o
     return result
 
 
-def least_sensitive(result: dict[str, Any], count: int) -> list[ResidualBlock]:
-    """The `count` blocks whose removal alone cost the least AP (ties: the later block, the wider one)."""
-    ranked = sorted(result["blocks"], key=lambda b: (result["ap50"] - b["ap50"], -b["shortcut"]))
-    if count > len(ranked):
-        raise ValueError(f"{count} blocks to remove but the analysis has only {len(ranked)}")
-    return [ResidualBlock(b["input"], b["shortcut"]) for b in ranked[:count]]
+def greedy_blocks(model: Darknet, names: list[str], val: DetectionDataset, out: Path, count: int,
+                  resize: str = "stretch", progress: bool = True) -> list[ResidualBlock]:
+    """`count` blocks chosen one at a time: each step removes the block that, with those chosen before,
+    keeps the most AP50 on `val` (ties: the later, wider block). Single-block drops do not add up (on
+    1.1-xl the 8 blocks that cost least alone left AP50 0.664 of 0.747; chosen greedily, 0.709), so
+    every step measures the blocks left again. The path is saved under "greedy" in `out` after each step
+    (the analysis of block_sensitivity is its first step); a rerun resumes it, and a smaller count reuses it."""
+    result = block_sensitivity(model, names, val, out, resize, progress)
+    removable = residual_blocks(model)
+    if count > len(removable):
+        raise ValueError(f"{count} blocks to remove but the model has only {len(removable)} removable ones")
+    steps = result.setdefault("greedy", [])
+    chosen = [ResidualBlock(step["input"], step["shortcut"]) for step in steps]
+    with tqdm(total=count, initial=min(len(chosen), count), desc="greedy blocks", unit="block",
+              disable=not progress) as bar:
+        while len(chosen) < count:
+            left = [block for block in removable if block not in chosen]
+            if chosen:
+                scores = {b: validate(remove_blocks(model, [*chosen, b]), names, val, resize=resize)["ap50"]
+                          for b in left}
+            else:
+                scores = {ResidualBlock(b["input"], b["shortcut"]): b["ap50"] for b in result["blocks"]}
+            best = max(left, key=lambda b: (scores[b], b.shortcut))
+            chosen.append(best)
+            steps.append({"input": best.input, "shortcut": best.shortcut, "ap50": scores[best]})
+            write_json(out, result)
+            bar.update()
+    return chosen[:count]
 
 
 def named_blocks(names: Sequence[str], model: Darknet) -> list[ResidualBlock]:
@@ -174,29 +196,32 @@ def check_removable(blocks: Iterable[ResidualBlock], model: Darknet) -> None:
 
 def choose_blocks(spec: str, model: Darknet, names: list[str], val: DetectionDataset, out_dir: Path,
                   resize: str = "stretch", progress: bool = True) -> list[str]:
-    """What `--drop-blocks` names, as block names: "N" = the N least sensitive blocks on `val` (the analysis
-    and its plot are written to `out_dir`, resumable), else comma-separated names such as "84-88,89-93"."""
+    """What `--drop-blocks` names, as block names: "N" = N blocks chosen greedily on `val` (greedy_blocks;
+    the analysis and its plot are written to `out_dir`, resumable), else names such as "84-88,89-93"."""
     if spec.strip().isdigit():
         out_dir.mkdir(parents=True, exist_ok=True)
-        result = block_sensitivity(model, names, val, out_dir / "block_sensitivity.json", resize, progress)
-        plot_block_sensitivity(result, out_dir / "block_sensitivity.png")
-        blocks = least_sensitive(result, int(spec))
+        path = out_dir / "block_sensitivity.json"
+        blocks = greedy_blocks(model, names, val, path, int(spec), resize, progress)
+        plot_block_sensitivity(json.loads(path.read_text()), out_dir / "block_sensitivity.png")
     else:
         blocks = named_blocks(spec.split(","), model)
     return [block.name() for block in sorted(blocks, key=lambda b: b.shortcut)]
 
 
 def plot_block_sensitivity(result: dict[str, Any], path: Path) -> None:
-    """AP50 with each block removed alone, against the whole model's."""
+    """Left: AP50 with each block removed alone. Right: AP50 along the greedy path. No finetune in either."""
     plt = pyplot()
-    blocks = result["blocks"]
-    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(blocks)), 4))
-    ax.bar(range(len(blocks)), [b["ap50"] for b in blocks], color="tab:blue")
-    ax.axhline(result["ap50"], color="black", linestyle="--", linewidth=1, label="all blocks")
-    ax.set_xticks(range(len(blocks)), [ResidualBlock(b["input"], b["shortcut"]).name() for b in blocks],
-                  rotation=90, fontsize=7)
-    ax.set_xlabel("residual block removed alone (cfg layers), no finetune")
-    ax.set_ylabel("AP50")
-    ax.legend()
+    blocks, steps = result["blocks"], result.get("greedy", [])
+    fig, (alone, greedy) = plt.subplots(1, 2, figsize=(max(10, 0.6 * len(blocks)), 4))
+    for ax, rows, label in ((alone, blocks, "block removed alone"), (greedy, steps, "blocks removed so far")):
+        ax.bar(range(len(rows)), [row["ap50"] for row in rows], color="tab:blue")
+        ax.axhline(result["ap50"], color="black", linestyle="--", linewidth=1, label="all blocks")
+        names = [ResidualBlock(row["input"], row["shortcut"]).name() for row in rows]
+        ax.set_xticks(range(len(rows)), names if ax is alone else [f"+{name}" for name in names],
+                      rotation=90, fontsize=7)
+        ax.set_xlabel(f"{label} (cfg layers)")
+        ax.set_ylabel("AP50 (no finetune)")
+        ax.legend()
+    greedy.set_title("greedy: each step the block that keeps the most AP50", fontsize=9)
     save_png(fig, path)
     plt.close(fig)
