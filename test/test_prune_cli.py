@@ -122,6 +122,11 @@ def test_no_arguments_is_the_documented_demo():
     assert not job.pipeline.schedule.finetune.freeze_bn_stats
     with pytest.raises(SystemExit):
         prune.parse_args(["--cfg", "demo", "--data", "synthetic:8"])  # no validation set
+    depth_only = ["--cfg", "demo", "--data", "synthetic:8", "--val", "synthetic:4:1", "--out", "x", "--iterations", "0"]
+    with pytest.raises(SystemExit):
+        prune.parse_args(depth_only)  # nothing to prune
+    schedule = prune.build_job(prune.parse_args([*depth_only, "--drop-blocks", "2-6"])).pipeline.schedule
+    assert schedule.iterations == 0  # the blocks are resolved by the job, on the prepared model
 
 
 def test_recovery_recipe_flags_reach_the_finetune():

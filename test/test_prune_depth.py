@@ -162,9 +162,10 @@ def test_schedule_starts_with_the_depth_cut(tmp_path):
     assert set(channels["widths"]) == {str(i) for i in start_convs}  # still the start model's numbering
     shallow = load_checkpoint(tmp_path / "iter_01" / "model.pt").model
     assert len(shallow.layers) == len(model.layers) - 5
-    with pytest.raises(ValueError, match=">= 0 with drop_blocks"):
-        ScheduleConfig(iterations=0)
     assert ScheduleConfig(iterations=0, drop_blocks=["2-6"]).total_iterations == 1
+    nothing = PruneRun(tmp_path / "none", names, train, val, [], ScheduleConfig(iterations=0), progress=False)
+    with pytest.raises(ValueError, match="nothing to prune"):
+        nothing.run(model)
 
 
 def test_cli_drops_the_greedy_block_then_prunes_by_sensitivity(tmp_path):

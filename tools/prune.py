@@ -118,6 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("give --data and --val or --val-from (or both) with --cfg or --checkpoint")
     if args.out is None:
         p.error("--out is required with --cfg or --checkpoint")
+    if args.iterations == 0 and not args.drop_blocks:
+        p.error("--iterations 0 leaves nothing to prune without --drop-blocks")
     return args
 
 

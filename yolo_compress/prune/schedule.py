@@ -87,8 +87,8 @@ class ScheduleConfig:
             self.finetune = FinetuneConfig(**self.finetune)
         if isinstance(self.measure, dict):
             self.measure = MeasureSettings(**self.measure)
-        if self.iterations < (0 if self.drop_blocks else 1):
-            raise ValueError(f"iterations must be >= 1 (>= 0 with drop_blocks), got {self.iterations}")
+        if self.iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {self.iterations}")
         if self.target_flops is not None and not 0 < self.target_flops < 1:
             raise ValueError(f"target_flops is a ratio of the starting FLOPs in (0, 1), got {self.target_flops}")
 
@@ -147,6 +147,8 @@ class PruneRun:
 
     def run(self, start: Darknet) -> list[dict[str, Any]]:
         """Every iteration's record, running only those not finished yet (resume is the default)."""
+        if self.config.total_iterations < 1:
+            raise ValueError("nothing to prune: 0 iterations and no blocks to drop")
         self._check_config()
         teacher = None
         model = self._iteration_zero(start)
