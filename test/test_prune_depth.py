@@ -198,3 +198,23 @@ def test_cli_drops_the_greedy_block_then_prunes_by_sensitivity(tmp_path):
     assert widths[str(fragile)] == (0 if fragile in dropped.layers else start.layers[fragile].conv.out_channels)
     report = (out / "report.md").read_text()
     assert f"blocks {dropped.name()}" in report
+
+
+def test_keep_best_keeps_the_epoch_that_validated_best(tmp_path):
+    """keep_best: the cut model (epoch 0) and every finetune epoch are validated; the iteration's model is the
+    best of them, and the record says which."""
+    torch.manual_seed(0)
+    model = Darknet.from_cfg("demo")
+    names = list(load_dataset("synthetic:1:0").names)
+    train, val = load_dataset("synthetic:16:0"), load_dataset("synthetic:6:1")
+    config = ScheduleConfig(iterations=0, drop_blocks=["8-11"], keep_best=True, calibration_batches=1,
+                            finetune=FinetuneConfig(epochs=2, lr=1e-3, batch=4, warmup_epochs=0.0, progress=False))
+    records = PruneRun(tmp_path, names, train, val, [val[0].load_image()], config, progress=False).run(model)
+    history = json.loads((tmp_path / "iter_01" / "finetune" / "log.json").read_text())
+    scored = [row for row in history if row.get("ap50") is not None]
+    assert [row["epoch"] for row in scored] == [0, 1, 2]
+    best = max(scored, key=lambda row: row["ap50"])  # the first of equals, as best.pt keeps it
+    assert records[1]["finetune_epoch_kept"] == best["epoch"]
+    kept = load_checkpoint(tmp_path / "iter_01" / "model.pt").model.state_dict()
+    chosen = load_checkpoint(tmp_path / "iter_01" / "finetune" / "best.pt").model.state_dict()
+    assert all(torch.equal(kept[key], chosen[key]) for key in chosen)

@@ -95,6 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="weight of the distillation term with --teacher (default %(default)s)")
     train.add_argument("--freeze-bn", action="store_true", help="keep BN statistics while finetuning (a small "
                        "or narrow training set otherwise drags them away from the data the model was trained on)")
+    train.add_argument("--keep-best", action="store_true", help="after each cut keep whichever of the cut model "
+                       "and its finetune epochs scores best on the validation set (a finetune on data unlike the "
+                       "validation set can lose what the cut kept)")
     train.add_argument("--device", default="auto")
     out = p.add_argument_group("variants, measurement and output")
     out.add_argument("--sizes", help="lower input sizes to try, e.g. 256x256,224x224")
@@ -152,7 +155,8 @@ def build_job(args: argparse.Namespace) -> PruneJob:
         target_flops=target_flops, rule=args.rule, round_to=args.round_to, min_channels=args.min_channels,
         flops_weight=args.flops_weight, calibration_batches=args.calibration_batches, calibration_batch=args.batch,
         finetune=finetune,
-        distill=args.teacher, measure=MeasureSettings(conf_threshold=args.conf, threads=args.threads),
+        distill=args.teacher, keep_best=args.keep_best,
+        measure=MeasureSettings(conf_threshold=args.conf, threads=args.threads),
         sensitivity=sensitivity,
     )
     criteria = [c.strip() for c in args.compare.split(",")] if args.compare else [args.criterion]

@@ -59,7 +59,11 @@ class ScheduleConfig:
     `drop_blocks` (residual blocks named by their cfg layers, "84-88") adds a depth iteration first:
     iteration 1 removes those blocks (depth.remove_blocks) and finetunes, then the `iterations` channel
     iterations follow on the shallower model, on the same FLOPs path (the depth cut counts towards it).
-    Records keep the start model's layer numbering: a removed conv has width 0."""
+    Records keep the start model's layer numbering: a removed conv has width 0.
+
+    `keep_best` validates the cut model and every finetune epoch on the validation set and keeps the best
+    (train.finetune's best.pt): on 1.1-xl the finetune on Penn-Fudan + coco128 took a depth cut's
+    validation AP50 from 0.709 down to 0.664, and this keeps the cut instead."""
 
     criterion: str = "taylor"
     iterations: int = 10
@@ -77,6 +81,7 @@ class ScheduleConfig:
     measure: MeasureSettings = field(default_factory=MeasureSettings)
     sensitivity: dict[str, Any] | None = None
     drop_blocks: list[str] = field(default_factory=list)
+    keep_best: bool = False
 
     def __post_init__(self) -> None:
         if (self.criterion == "sensitivity") != (self.sensitivity is not None):
@@ -210,14 +215,19 @@ class PruneRun:
             save_checkpoint(folder / "pruned.pt", model, self.names, {"iteration": k, "stage": "pruned"})
         ft_dir = folder / "finetune"
         resume = (ft_dir / "train_state.pt").is_file()
-        # No validation inside the finetune: the ONNX measurement below is the AP that counts.
-        finetuned = finetune(model.train(), self.names, self.train, None, self.config.finetune, ft_dir,
-                             resume=resume, teacher=teacher,
-                             metadata={"iteration": k, "criterion": self.config.criterion}).model
+        # Without keep_best no validation inside the finetune: the ONNX measurement below is the AP that counts.
+        val = self.val if self.config.keep_best else None
+        result = finetune(model.train(), self.names, self.train, val, self.config.finetune, ft_dir,
+                          resume=resume, teacher=teacher, metadata={"iteration": k, "criterion": self.config.criterion})
+        finetuned = result.model
+        extra: dict[str, Any] = {}
+        if self.config.keep_best and result.best_path is not None:
+            finetuned = load_checkpoint(result.best_path).model
+            extra["finetune_epoch_kept"] = result.best["epoch"]
         widths = origin.widths_of(finetuned)
         total_removed = {layer: origin.widths[layer] - widths[layer] for layer in origin.widths
                          if widths[layer] != origin.widths[layer]}
-        extra = {"removed": removed, "removed_total": total_removed}
+        extra |= {"removed": removed, "removed_total": total_removed}
         if self.config.drop_blocks:
             extra["removed_blocks"] = self.config.drop_blocks
         self._finish(k, finetuned.eval(), widths, extra, origin.flops)
