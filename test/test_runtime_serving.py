@@ -44,6 +44,15 @@ def test_settings_are_all_or_nothing(tiers):
     assert served.detector.conf_threshold == 0.9
 
 
+def test_served_sessions_sleep_between_frames_unless_asked_to_spin(tiers):
+    key = "session.intra_op.allow_spinning"
+    quiet = open_tier(tiers, "fast", ServeSettings()).detector._session.get_session_options()
+    assert quiet.get_session_config_entry(key) == "0"
+    spinning = open_tier(tiers, "fast", ServeSettings(spin_threads=True)).detector._session.get_session_options()
+    with pytest.raises(RuntimeError, match=key):  # no entry: ONNX Runtime's default, spinning
+        spinning.get_session_config_entry(key)
+
+
 def test_an_explicit_model_is_served_under_its_own_name(tiers):
     served = open_model("custom", tiers.tier("fast").model, 0.25, 0.45, ServeSettings(conf_threshold=0.8))
     assert served.tier == "custom" and served.detector.conf_threshold == 0.8

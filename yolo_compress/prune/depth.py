@@ -214,13 +214,14 @@ def plot_block_sensitivity(result: dict[str, Any], path: Path) -> None:
     blocks, steps = result["blocks"], result.get("greedy", [])
     fig, (alone, greedy) = plt.subplots(1, 2, figsize=(max(10, 0.6 * len(blocks)), 4))
     for ax, rows, label in ((alone, blocks, "block removed alone"), (greedy, steps, "blocks removed so far")):
-        ax.bar(range(len(rows)), [row["ap50"] for row in rows], color="tab:blue")
+        ax.plot(range(len(rows)), [row["ap50"] for row in rows], "o" if ax is alone else "o-", color="tab:blue")
         ax.axhline(result["ap50"], color="black", linestyle="--", linewidth=1, label="all blocks")
         names = [ResidualBlock(row["input"], row["shortcut"]).name() for row in rows]
         ax.set_xticks(range(len(rows)), names if ax is alone else [f"+{name}" for name in names],
                       rotation=90, fontsize=7)
         ax.set_xlabel(f"{label} (cfg layers)")
         ax.set_ylabel("AP50 (no finetune)")
+        ax.grid(alpha=0.3)
         ax.legend()
     greedy.set_title("greedy: each step the block that keeps the most AP50", fontsize=9)
     save_png(fig, path)

@@ -61,11 +61,13 @@ class Detector:
         classes: Sequence[str | int] | None = None,
         max_detections: int = 100,
         intra_op_threads: int | None = None,
+        spin_threads: bool = True,
     ) -> None:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise FileNotFoundError(f"model not found: {self.model_path}")
-        self._session, self.provider = _load_session(self.model_path, providers, provider_options, intra_op_threads)
+        self._session, self.provider = _load_session(self.model_path, providers, provider_options, intra_op_threads,
+                                                     spin_threads)
         self.info: ModelInfo = read_contract(self._session, str(self.model_path))
         self._preprocess = Preprocessor(self.info.input_size, self.info.resize, self.info.input_name)
         self.conf_threshold = conf_threshold
@@ -172,9 +174,10 @@ def _load_session(
     providers: Sequence[str] | None,
     provider_options: Mapping[str, Mapping[str, object]] | None,
     intra_op_threads: int | None,
+    spin_threads: bool,
 ) -> tuple[ort.InferenceSession, str]:
     """create_session, with a file ONNX Runtime cannot parse reported as a contract violation."""
     try:
-        return create_session(str(path), providers, provider_options, intra_op_threads)
+        return create_session(str(path), providers, provider_options, intra_op_threads, spin_threads)
     except (Fail, InvalidGraph, InvalidProtobuf) as exc:
         raise ContractError(f"{path}: not a loadable ONNX model: {exc}") from exc

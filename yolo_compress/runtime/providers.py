@@ -74,14 +74,19 @@ def provider_options_for(providers: Sequence[str], options: Mapping[str, Mapping
     return result
 
 
-def session_options(intra_op_threads: int | None = None) -> ort.SessionOptions:
-    """Graph optimization ALL (the NCHWc layout: ~2.5x over BASIC on x86) and the intra-op thread count.
+def session_options(intra_op_threads: int | None = None, spin_threads: bool = True) -> ort.SessionOptions:
+    """Graph optimization ALL (the NCHWc layout: ~2.5x over BASIC on x86) and the intra-op threads.
 
     `intra_op_threads=None` keeps ONNX Runtime's default of one thread per physical core: 2 threads measured
     ~1.5x over 1 on a 2-core CPU. Pass a smaller number to leave cores to other nodes on the robot.
+    `spin_threads=False` lets the worker threads sleep between runs instead of spinning: a lone process
+    running back to back is faster spinning, but between the frames of a 30 Hz camera the detector node's
+    spin kept more than a core busy (38-40 ms of CPU per frame against 7.7-8.8 sleeping: BENCHMARKS.md).
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not spin_threads:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if intra_op_threads is not None:
         if intra_op_threads < 1:
             raise ValueError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
@@ -94,6 +99,7 @@ def create_session(
     providers: Sequence[str] | None = None,
     provider_options: Mapping[str, Mapping[str, object]] | None = None,
     intra_op_threads: int | None = None,
+    spin_threads: bool = True,
 ) -> tuple[ort.InferenceSession, str]:
     """(session, provider it really runs on); warns when a requested GPU provider ended up on the CPU."""
     chosen = resolve_providers(providers)
@@ -102,7 +108,8 @@ def create_session(
         if "trt_engine_cache_path" in provider_opts:
             Path(provider_opts["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
     session = ort.InferenceSession(
-        model_path, sess_options=session_options(intra_op_threads), providers=chosen, provider_options=options
+        model_path, sess_options=session_options(intra_op_threads, spin_threads), providers=chosen,
+        provider_options=options,
     )
     used = session.get_providers()[0]
     if used == CPU and any(canonical_provider(name) != CPU for name in (providers or ())):

@@ -35,6 +35,7 @@ class ServeSettings:
     iou_threshold: float = -1.0
     classes: tuple[str, ...] = ()  # empty: all classes
     max_detections: int = 100
+    spin_threads: bool = False  # ONNX Runtime's threads sleep between frames (providers.session_options)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class ServedModel:
 
 def open_model(tier: str, model: Path, tier_conf: float, tier_iou: float, settings: ServeSettings) -> ServedModel:
     """Load `model` for `tier`, apply `settings` and run it WARMUP_RUNS times on a blank frame."""
-    detector = Detector(model, providers=list(settings.providers) or None)
+    detector = Detector(model, providers=list(settings.providers) or None, spin_threads=settings.spin_threads)
     served = ServedModel(tier, detector, tier_conf, tier_iou)
     served.apply(settings)
     blank = np.full(MEASURE_FRAME_SHAPE, 114, np.uint8)
