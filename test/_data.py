@@ -6,6 +6,9 @@ Real data comes from ../shared/data through conftest's helpers, which skip the t
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -98,3 +101,20 @@ def fake_sensitivity(model: Darknet, fragile: int) -> dict:
         aps = {str(r): (0.0 if g.layer == fragile else 1.0 - r) for r in ratios}
         result["groups"].append({"layer": g.layer, "size": g.size, "flops_share": 0.0, "ap50": aps})
     return result
+
+
+def sensitivity_prune(tmp_path: Path, *extra: str) -> tuple[Darknet, int, Path, Path]:
+    """tools/prune.py --criterion sensitivity on the demo cfg with fake_sensitivity curves whose largest group
+    is fragile, to 40% of the FLOPs: (start model, fragile group layer, curves file, output folder)."""
+    start = Darknet.from_cfg("demo")
+    fragile = max(channel_groups(start), key=lambda g: g.size).layer
+    path = tmp_path / "sensitivity.json"
+    path.write_text(json.dumps(fake_sensitivity(start, fragile)))
+    out = tmp_path / "run"
+    command = [sys.executable, str(Path(__file__).resolve().parents[1] / "tools" / "prune.py"),
+               "--data", "synthetic:16:0", "--val", "synthetic:4:1", "--pretrain-epochs", "0",
+               "--criterion", "sensitivity", "--sensitivity", str(path), "--target-flops", "0.4",
+               "--finetune-epochs", "1", "--batch", "8", "--no-progress", "--out", str(out), *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return start, fragile, path, out

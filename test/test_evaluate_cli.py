@@ -100,9 +100,9 @@ def evaluate_tool():
 
 
 def test_checkpoint_cfg_and_onnx_give_the_same_numbers(evaluate_tool, exported_yolo_fastest, tmp_path, capsys):
-    from _data import real_model
-
     from yolo_compress.models.checkpoint import save_checkpoint
+
+    from _data import real_model
 
     data = f"yolo:{shared_path('sequence', 'TUD-Campus')}?names=person"
     model, cfg, weights = real_model("yolo-fastest-1.1-body")

@@ -6,10 +6,11 @@ import os
 
 import pytest
 import torch
-from _data import pruned_demo, randomize_bn
 
 from yolo_compress.models.checkpoint import load_checkpoint, save_checkpoint
 from yolo_compress.models.darknet import Darknet
+
+from _data import pruned_demo, randomize_bn
 
 NAMES = ["person", "car", "dog"]
 

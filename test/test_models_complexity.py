@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _data import pruned_demo
 
 from yolo_compress.models.complexity import layer_costs, total_flops, total_params
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.weights import save_weights
 
+from _data import pruned_demo
 from conftest import yolo_fastest_files
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from _data import pruned_demo, randomize_bn
 
 from yolo_compress.models.cfg import builtin_cfg_names, parse_cfg
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.layers import MaxPool, Reorg
+
+from _data import pruned_demo, randomize_bn
 
 
 @pytest.mark.parametrize("name", builtin_cfg_names())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _data import photo_batch, pruned_demo, real_model
 from torch import nn
 
 from yolo_compress.models.cfg import parse_cfg
@@ -13,6 +12,7 @@ from yolo_compress.models.decode import decode
 from yolo_compress.models.fuse import fuse_conv_bn
 from yolo_compress.models.weights import load_weights, save_weights
 
+from _data import photo_batch, pruned_demo, real_model
 from conftest import YOLO_FASTEST
 
 TOLERANCE = 1e-4

@@ -12,13 +12,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from _data import photo_batch, randomize_bn, real_model
 
 from yolo_compress.models.cfg import builtin_cfg_names, format_cfg, parse_cfg, resolve_cfg
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.decode import decode
 from yolo_compress.models.weights import save_weights
 
+from _data import photo_batch, randomize_bn, real_model
 from conftest import YOLO_FASTEST
 
 TOLERANCE = 1e-3

@@ -8,11 +8,11 @@ import re
 import numpy as np
 import pytest
 import torch
-from _data import randomize_bn, real_model
 
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.weights import WeightsError, WeightsHeader, load_weights, save_weights
 
+from _data import randomize_bn, real_model
 from conftest import YOLO_FASTEST
 
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-from _data import fake_sensitivity
 from torch import nn
 
 from yolo_compress.data.specs import load_dataset
@@ -38,6 +34,7 @@ from yolo_compress.prune.sensitivity import derive_widths, load_sensitivity, ren
 from yolo_compress.train.finetune import FinetuneConfig
 from yolo_compress.train.validate import validate
 
+from _data import sensitivity_prune
 from conftest import yolo_fastest_files
 
 
@@ -172,17 +169,7 @@ def test_cli_drops_the_greedy_block_then_prunes_by_sensitivity(tmp_path):
     """tools/prune.py --drop-blocks 1 --criterion sensitivity: the greedy block analysis picks the block, iteration 1
     removes it, and iteration 2 keeps the widths derived for its point on the path from the shallower model,
     the analysis' groups renumbered to it."""
-    start = Darknet.from_cfg("demo")
-    fragile = max(channel_groups(start), key=lambda g: g.size).layer
-    path = tmp_path / "sensitivity.json"
-    path.write_text(json.dumps(fake_sensitivity(start, fragile)))
-    out = tmp_path / "run"
-    command = [sys.executable, str(Path(__file__).resolve().parents[1] / "tools" / "prune.py"),
-               "--data", "synthetic:16:0", "--val", "synthetic:4:1", "--pretrain-epochs", "0", "--drop-blocks", "1",
-               "--criterion", "sensitivity", "--sensitivity", str(path), "--iterations", "1",
-               "--target-flops", "0.4", "--finetune-epochs", "1", "--batch", "8", "--no-progress", "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
+    start, fragile, path, out = sensitivity_prune(tmp_path, "--drop-blocks", "1", "--iterations", "1")
     analysis = json.loads((out / "blocks" / "block_sensitivity.json").read_text())
     dropped = ResidualBlock(analysis["greedy"][0]["input"], analysis["greedy"][0]["shortcut"])
     run = out / "runs" / "sensitivity"

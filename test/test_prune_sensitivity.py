@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-from _data import fake_sensitivity
 
 from yolo_compress.data.specs import load_dataset
 from yolo_compress.models.checkpoint import load_checkpoint
@@ -22,6 +18,7 @@ from yolo_compress.prune.groups import channel_groups
 from yolo_compress.prune.sensitivity import analyze, derive_widths, load_sensitivity, plot_sensitivity
 from yolo_compress.train.classes import select_classes
 
+from _data import fake_sensitivity, sensitivity_prune
 from conftest import shared_path, yolo_fastest_files
 
 
@@ -68,17 +65,7 @@ def test_each_iteration_cuts_to_the_widths_of_its_point_on_the_path(tmp_path):
     """--criterion sensitivity, 2 iterations to 40%: iteration k keeps the widths derived for 0.4^(k/2) of the
     start's conv FLOPs (the robust groups go first, the fragile one is never touched), not a straight line
     from the start to the final widths."""
-    start = Darknet.from_cfg("demo")
-    fragile = max(channel_groups(start), key=lambda g: g.size).layer
-    path = tmp_path / "sensitivity.json"
-    path.write_text(json.dumps(fake_sensitivity(start, fragile)))
-    out = tmp_path / "run"
-    command = [sys.executable, str(Path(__file__).resolve().parents[1] / "tools" / "prune.py"),
-               "--data", "synthetic:16:0", "--val", "synthetic:4:1", "--pretrain-epochs", "0",
-               "--criterion", "sensitivity", "--sensitivity", str(path), "--iterations", "2",
-               "--target-flops", "0.4", "--finetune-epochs", "1", "--batch", "8", "--no-progress", "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
+    _, fragile, path, out = sensitivity_prune(tmp_path, "--iterations", "2")
     run = out / "runs" / "sensitivity"
     model0 = load_checkpoint(run / "iter_00" / "model.pt").model
     result = load_sensitivity(path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _data import randomize_bn, real_model
 
 from yolo_compress.data import load_dataset
 from yolo_compress.models.checkpoint import load_checkpoint, save_checkpoint
@@ -14,6 +13,7 @@ from yolo_compress.models.decode import decode
 from yolo_compress.train.classes import select_classes
 from yolo_compress.train.validate import validate
 
+from _data import randomize_bn, real_model
 from conftest import shared_path, yolo_fastest_files
 
 DEMO_NAMES = ["circle", "square", "triangle"]

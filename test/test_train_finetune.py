@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-from _data import pruned_demo, randomize_bn
 
 from yolo_compress.data import DetectionDataset, SyntheticConfig, load_dataset, synthetic_dataset
 from yolo_compress.models.checkpoint import load_checkpoint
@@ -19,6 +18,8 @@ from yolo_compress.train.ema import ModelEMA
 from yolo_compress.train.finetune import STATE_FILE, FinetuneConfig, finetune
 from yolo_compress.train.precise_bn import recompute_bn_stats
 from yolo_compress.train.schedule import warmup_cosine_factor
+
+from _data import pruned_demo, randomize_bn
 
 SIZE = 64  # the demo cfg at a third of its input size: 9x fewer FLOPs, same layers and heads
 QUIET = {"workers": 0, "progress": False}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _data import real_model
 
 from yolo_compress.data import load_dataset
 from yolo_compress.eval.annotations import ImageDT
@@ -13,6 +12,7 @@ from yolo_compress.models.darknet import Darknet
 from yolo_compress.runtime.detector import Detector
 from yolo_compress.train.validate import AP_CONF, validate
 
+from _data import real_model
 from conftest import shared_path, yolo_fastest_files
 
 
