@@ -28,22 +28,60 @@ def _header(frame_id: str = "camera"):
     return header
 
 
-def test_detections_become_detection2d_in_image_pixels():
-    from yolo_compress.ros.detection_msgs import detections_to_msg
+def _detections_msg(detections, names, header):
+    """The CDR bytes read back by rclpy's own deserializer."""
+    from rclpy.serialization import deserialize_message
+    from vision_msgs.msg import Detection2DArray
 
+    from yolo_compress.ros.detection_msgs import detections_cdr
+
+    return deserialize_message(detections_cdr(detections, names, header), Detection2DArray)
+
+
+def test_detections_become_detection2d_in_image_pixels():
     detections = Detections(boxes=np.array([[10, 20, 50, 100], [0.5, 1.5, 2.5, 3.5]], np.float32),
                             scores=np.array([0.9, 0.3], np.float32), class_ids=np.array([1, 0]))
-    msg = detections_to_msg(detections, ["person", "car"], _header())
+    msg = _detections_msg(detections, ["person", "car"], _header())
     assert msg.header.frame_id == "camera" and msg.header.stamp.nanosec == 123456789
     first, second = msg.detections
     assert (first.bbox.center.position.x, first.bbox.center.position.y, first.bbox.size_x, first.bbox.size_y) == (
         30.0, 60.0, 40.0, 80.0)
-    assert first.bbox.center.theta == 0.0 and first.header.frame_id == "camera"
+    assert first.bbox.center.theta == 0.0 and first.header.frame_id == "camera" and first.id == ""
     assert [r.hypothesis.class_id for d in msg.detections for r in d.results] == ["car", "person"]
     assert first.results[0].hypothesis.score == pytest.approx(0.9)
     assert (second.bbox.center.position.x, second.bbox.size_y) == (1.5, 2.0)
     empty = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
-    assert detections_to_msg(empty, ["person"], _header()).detections == []
+    assert _detections_msg(empty, ["person"], _header()).detections == []
+
+
+def test_detection_bytes_equal_what_rclpy_serializes():
+    """Against rclpy's serializer of the same message built field by field, over frame ids and class names of
+    every length modulo the alignments (1..8), so no padding rule goes untested: the same length, and read
+    back by rclpy the same message (bytes equal but for the padding, which rclpy leaves uninitialized)."""
+    from rclpy.serialization import deserialize_message, serialize_message
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    from yolo_compress.ros.detection_msgs import detections_cdr
+
+    rng = np.random.default_rng(0)
+    for length in range(1, 9):
+        names = ["p" * length, "ü" * length]
+        header = _header("c" * (length + 3))
+        count = int(rng.integers(0, 5))
+        boxes = rng.uniform(0, 600, (count, 4)).astype(np.float32)
+        detections = Detections(boxes, rng.uniform(0, 1, count).astype(np.float32), rng.integers(0, 2, count))
+        reference = Detection2DArray(header=header)
+        for (x1, y1, x2, y2), score, class_id in zip(boxes.tolist(), detections.scores.tolist(),
+                                                     detections.class_ids.tolist(), strict=True):
+            hypothesis = ObjectHypothesisWithPose()
+            hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = names[class_id], score
+            detection = Detection2D(header=header, results=[hypothesis])
+            detection.bbox.center.position.x, detection.bbox.center.position.y = (x1 + x2) / 2, (y1 + y2) / 2
+            detection.bbox.size_x, detection.bbox.size_y = x2 - x1, y2 - y1
+            reference.detections.append(detection)
+        ours = detections_cdr(detections, names, header)
+        assert len(ours) == len(serialize_message(reference)), length
+        assert deserialize_message(ours, Detection2DArray) == reference, length
 
 
 def test_label_info_maps_ids_to_names():

@@ -36,7 +36,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from yolo_compress.ros.auto_tier import AutoTierController, Observation, TierMove
 from yolo_compress.ros.cdr_frames import CompressedFrame, ImageFrame, parse_compressed, parse_image
-from yolo_compress.ros.detection_msgs import detections_to_msg, label_info_msg
+from yolo_compress.ros.detection_msgs import detections_cdr, label_info_msg
 from yolo_compress.ros.frame_memory import keep_frame_buffers_in_heap
 from yolo_compress.ros.image_msgs import bgr_to_image
 from yolo_compress.ros.parameters import AUTO, DetectorSettings, declare_parameters
@@ -251,7 +251,7 @@ class DetectorNode(Node):
         header = frame.header  # every output carries the frame's header
         decode_ms = (time.perf_counter() - start) * 1e3
         result = served.detector.detect(image)
-        self._detections_pub.publish(detections_to_msg(result.detections, served.detector.names, header))
+        self._detections_pub.publish(detections_cdr(result.detections, served.detector.names, header))
         latency_ms = self._age_ms(header)
         if self._settings.publish_annotated or self._annotated_pub.get_subscription_count() > 0:
             self._publish_annotated(image, result, served, header)
