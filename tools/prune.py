@@ -69,8 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sched.add_argument("--iterations", type=int, help="channel pruning iterations (default 10; 0 with "
                        "--drop-blocks: the depth cut alone)")
     sched.add_argument("--drop-blocks", help="remove residual blocks first, as iteration 1 (finetuned like the "
-                       "others): N = the N whose removal alone costs the least AP50 on the validation set "
-                       "(blocks/block_sensitivity.json and .png), or cfg layer ranges such as 94-98,99-103")
+                       "others): N = N blocks chosen greedily, each the one that with those before keeps the most "
+                       "AP50 on the validation set (blocks/block_sensitivity.json and .png), or cfg layer ranges "
+                       "such as 94-98,99-103")
     sched.add_argument("--target-flops", type=float, help="final conv FLOPs as a ratio of the start model's")
     sched.add_argument("--step", type=float, default=0.1, help="fraction of channels per iteration without "
                        "--target-flops (default 0.1)")

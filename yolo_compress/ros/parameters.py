@@ -48,7 +48,7 @@ PARAMETERS = (
              "e.g. [tensorrt, cuda, cpu]; unset = the fastest this build has"),
     ParamDef("ort_spinning", False, "let ONNX Runtime's CPU threads spin between frames (ORT's default): no "
              "steady gain at saturation here, and behind a 30 Hz camera the spin burned 38-40 ms of CPU per frame "
-             "against 7.7-8.8 ms sleeping (2 cores), time the robot's other nodes need"),
+             "against 7.7-10.1 ms sleeping (2 cores), time the robot's other nodes need"),
     ParamDef("conf_threshold", -1.0, "confidence threshold; negative = the tier's (tiers_file, else 0.25)",
              (-1.0, 1.0)),
     ParamDef("iou_threshold", -1.0, "NMS IoU threshold; negative = the tier's (tiers_file, else 0.45)", (-1.0, 1.0)),

@@ -81,7 +81,7 @@ def session_options(intra_op_threads: int | None = None, spin_threads: bool = Tr
     ~1.5x over 1 on a 2-core CPU. Pass a smaller number to leave cores to other nodes on the robot.
     `spin_threads=False` lets the worker threads sleep between runs instead of spinning: a lone process
     running back to back is faster spinning, but between the frames of a 30 Hz camera the detector node's
-    spin kept more than a core busy (38-40 ms of CPU per frame against 7.7-8.8 sleeping: BENCHMARKS.md).
+    spin kept more than a core busy (38-40 ms of CPU per frame against 7.7-10.1 sleeping: BENCHMARKS.md).
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
