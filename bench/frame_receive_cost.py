@@ -49,11 +49,12 @@ if heap:
     from yolo_compress.ros.frame_memory import keep_frame_buffers_in_heap
     keep_frame_buffers_in_heap()
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
+
 from yolo_compress.ros.cdr_frames import parse_image
+from yolo_compress.ros.shutdown import until_shutdown
 
 rclpy.init()
 node = rclpy.create_node("frame_cost_" + name, namespace=ns)
@@ -62,10 +63,8 @@ header_of = (lambda data: parse_image(data).header) if raw else (lambda msg: msg
 node.create_subscription(Image, name + "/image", lambda m: back.publish(header_of(m)), qos_profile_sensor_data,
                          raw=raw)
 node.create_subscription(Image, "all/image", lambda m: None, qos_profile_sensor_data, raw=raw)
-try:
+with until_shutdown():
     rclpy.spin(node)
-except (KeyboardInterrupt, ExternalShutdownException):
-    pass
 """
 
 

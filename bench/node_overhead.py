@@ -104,19 +104,18 @@ ECHO = """
 from yolo_compress.ros.frame_memory import keep_frame_buffers_in_heap
 keep_frame_buffers_in_heap()
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
+
+from yolo_compress.ros.shutdown import until_shutdown
 
 rclpy.init()
 node = rclpy.create_node("echo", namespace="%s")
 back = node.create_publisher(Header, "echo/back", 10)
 node.create_subscription(Image, "echo/image", lambda msg: back.publish(msg.header), qos_profile_sensor_data)
-try:
+with until_shutdown():
     rclpy.spin(node)
-except (KeyboardInterrupt, ExternalShutdownException):
-    pass
 """
 
 

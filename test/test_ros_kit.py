@@ -44,9 +44,10 @@ PUBLISHER = """
 import sys
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from vision_msgs.msg import Detection2D, Detection2DArray, LabelInfo, ObjectHypothesisWithPose, VisionClass
+
+from yolo_compress.ros.shutdown import until_shutdown
 
 rclpy.init()
 node = rclpy.create_node("fake_detector", namespace=sys.argv[1])
@@ -71,9 +72,8 @@ msg.header.frame_id = "camera"
 node.create_timer(0.1, lambda: det_pub.publish(msg))
 print("ready", flush=True)
 try:
-    rclpy.spin(node)
-except (KeyboardInterrupt, ExternalShutdownException):
-    pass
+    with until_shutdown():
+        rclpy.spin(node)
 finally:
     node.destroy_node()
     rclpy.try_shutdown()

@@ -26,7 +26,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -40,6 +40,7 @@ from yolo_compress.ros.detection_msgs import detections_cdr, label_info_msg
 from yolo_compress.ros.frame_memory import keep_frame_buffers_in_heap
 from yolo_compress.ros.image_msgs import bgr_to_image
 from yolo_compress.ros.parameters import AUTO, DetectorSettings, declare_parameters
+from yolo_compress.ros.shutdown import until_shutdown
 from yolo_compress.ros.timing_msgs import timing_msg
 from yolo_compress.runtime.annotate import draw_detections
 from yolo_compress.runtime.detector import Result
@@ -355,9 +356,8 @@ def main(args: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        with until_shutdown():
+            executor.spin()
     finally:
         executor.shutdown(timeout_sec=10)  # callbacks in flight finish before their node goes away
         node.close()

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import rclpy
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from yolo_compress.ros.frame_memory import keep_frame_buffers_in_heap
+from yolo_compress.ros.shutdown import until_shutdown
 from yolo_compress.runtime.image_encoding import bgr_to_compressed, bgr_to_image_data
 
 NODE_NAME = "image_publisher"
@@ -94,10 +94,9 @@ def publish_frames(frames: Iterator[np.ndarray], options: PublishOptions, args: 
     rclpy.init(args=args)
     node = ImagePublisher(frames, options)
     try:
-        while rclpy.ok() and not node.done:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        with until_shutdown():
+            while rclpy.ok() and not node.done:
+                rclpy.spin_once(node, timeout_sec=0.1)
     finally:
         if rclpy.ok():
             node.flush()

@@ -46,8 +46,9 @@ PARAMETERS = (
     ParamDef("model", "", "a contract .onnx file to serve instead of a tier (overrides tier while set)"),
     ParamDef("providers", Parameter.Type.STRING_ARRAY, "ONNX Runtime execution providers in order of preference, "
              "e.g. [tensorrt, cuda, cpu]; unset = the fastest this build has"),
-    ParamDef("ort_spinning", False, "let ONNX Runtime's CPU threads spin between frames (ORT's default): no "
-             "steady gain at saturation here, and behind a 30 Hz camera the spin burned 38-40 ms of CPU per frame "
+    ParamDef("ort_spinning", False, "let ONNX Runtime's CPU threads spin between frames (ORT's default): "
+             "faster at saturation in 4 of 6 runs here, slower in 2, but behind a 30 Hz camera the spin burned "
+             "38-40 ms of CPU per frame "
              "against 7.7-10.1 ms sleeping (2 cores), time the robot's other nodes need"),
     ParamDef("conf_threshold", -1.0, "confidence threshold; negative = the tier's (tiers_file, else 0.25)",
              (-1.0, 1.0)),
