@@ -129,7 +129,7 @@ def test_block_sensitivity_ranks_and_resumes(tmp_path):
     chosen = choose_blocks("1", model, names, val, tmp_path / "choice", progress=False)
     fresh = json.loads((tmp_path / "choice" / "block_sensitivity.json").read_text())
     best = max(fresh["blocks"], key=lambda b: (b["ap50"], b["shortcut"]))  # step 1: the cheapest alone
-    assert chosen == [ResidualBlock(best["input"], best["shortcut"]).name()]
+    assert chosen == [ResidualBlock.from_record(best).name()]
     assert (tmp_path / "choice" / "block_sensitivity.png").stat().st_size > 1000
     assert choose_blocks("8-11,2-6", model, names, val, tmp_path / "unused", progress=False) == ["2-6", "8-11"]
 
@@ -171,7 +171,7 @@ def test_cli_drops_the_greedy_block_then_prunes_by_sensitivity(tmp_path):
     the analysis' groups renumbered to it."""
     start, fragile, path, out = sensitivity_prune(tmp_path, "--drop-blocks", "1", "--iterations", "1")
     analysis = json.loads((out / "blocks" / "block_sensitivity.json").read_text())
-    dropped = ResidualBlock(analysis["greedy"][0]["input"], analysis["greedy"][0]["shortcut"])
+    dropped = ResidualBlock.from_record(analysis["greedy"][0])
     run = out / "runs" / "sensitivity"
     depth = json.loads((run / "iter_01" / "metrics.json").read_text())
     assert depth["removed_blocks"] == [dropped.name()]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,15 @@ class ResidualBlock:
         if not (sep and first.isdigit() and last.isdigit() and int(first) <= int(last)):
             raise ValueError(f"a residual block is named by its cfg layers, e.g. '84-88'; got {name!r}")
         return cls(int(first) - 1, int(last))
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ResidualBlock:
+        """The block of a block_sensitivity.json row."""
+        return cls(record["input"], record["shortcut"])
+
+    def record(self, ap50: float) -> dict[str, Any]:
+        """A block_sensitivity.json row: this block and the AP50 measured without it."""
+        return {"input": self.input, "shortcut": self.shortcut, "ap50": ap50}
 
 
 def surviving_layers(count: int, blocks: Iterable[ResidualBlock]) -> list[int]:
@@ -144,7 +153,7 @@ def block_sensitivity(model: Darknet, names: list[str], val: DetectionDataset, o
         if (block.input, block.shortcut) in done:
             continue
         ap = validate(remove_blocks(model, [block]), names, val, resize=resize)["ap50"]
-        result["blocks"].append({"input": block.input, "shortcut": block.shortcut, "ap50": ap})
+        result["blocks"].append(block.record(ap))
         write_json(out, result)
     return result
 
@@ -161,7 +170,7 @@ def greedy_blocks(model: Darknet, names: list[str], val: DetectionDataset, out: 
     if count > len(removable):
         raise ValueError(f"{count} blocks to remove but the model has only {len(removable)} removable ones")
     steps = result.setdefault("greedy", [])
-    chosen = [ResidualBlock(step["input"], step["shortcut"]) for step in steps]
+    chosen = [ResidualBlock.from_record(step) for step in steps]
     with tqdm(total=count, initial=min(len(chosen), count), desc="greedy blocks", unit="block",
               disable=not progress) as bar:
         while len(chosen) < count:
@@ -170,10 +179,10 @@ def greedy_blocks(model: Darknet, names: list[str], val: DetectionDataset, out: 
                 scores = {b: validate(remove_blocks(model, [*chosen, b]), names, val, resize=resize)["ap50"]
                           for b in left}
             else:
-                scores = {ResidualBlock(b["input"], b["shortcut"]): b["ap50"] for b in result["blocks"]}
+                scores = {ResidualBlock.from_record(row): row["ap50"] for row in result["blocks"]}
             best = max(left, key=lambda b: (scores[b], b.shortcut))
             chosen.append(best)
-            steps.append({"input": best.input, "shortcut": best.shortcut, "ap50": scores[best]})
+            steps.append(best.record(scores[best]))
             write_json(out, result)
             bar.update()
     return chosen[:count]
@@ -188,7 +197,8 @@ def named_blocks(names: Sequence[str], model: Darknet) -> list[ResidualBlock]:
 
 def check_removable(blocks: Iterable[ResidualBlock], model: Darknet) -> None:
     removable = residual_blocks(model)
-    unknown = [block.name() for block in blocks if block not in set(removable)]
+    known = set(removable)
+    unknown = [block.name() for block in blocks if block not in known]
     if unknown:
         raise ValueError(f"not removable residual blocks: {', '.join(unknown)} (this model's: "
                          f"{', '.join(b.name() for b in removable) or 'none'})")
@@ -216,7 +226,7 @@ def plot_block_sensitivity(result: dict[str, Any], path: Path) -> None:
     for ax, rows, label in ((alone, blocks, "block removed alone"), (greedy, steps, "blocks removed so far")):
         ax.plot(range(len(rows)), [row["ap50"] for row in rows], "o" if ax is alone else "o-", color="tab:blue")
         ax.axhline(result["ap50"], color="black", linestyle="--", linewidth=1, label="all blocks")
-        names = [ResidualBlock(row["input"], row["shortcut"]).name() for row in rows]
+        names = [ResidualBlock.from_record(row).name() for row in rows]
         ax.set_xticks(range(len(rows)), names if ax is alone else [f"+{name}" for name in names],
                       rotation=90, fontsize=7)
         ax.set_xlabel(f"{label} (cfg layers)")

@@ -34,7 +34,7 @@ from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.layers import ConvBlock
 from yolo_compress.prune.allocation import ROUND_TO
 from yolo_compress.prune.calibration import make_importance
-from yolo_compress.prune.depth import ResidualBlock, named_blocks, remove_blocks, surviving_layers
+from yolo_compress.prune.depth import ResidualBlock, remove_blocks, surviving_layers
 from yolo_compress.prune.groups import channel_groups
 from yolo_compress.prune.importance import FlopsRegularized
 from yolo_compress.prune.measure import MeasureSettings, measure_onnx
@@ -101,6 +101,11 @@ class ScheduleConfig:
         return asdict(self)
 
     @property
+    def dropped(self) -> list[ResidualBlock]:
+        """The residual blocks `drop_blocks` names."""
+        return [ResidualBlock.from_name(name) for name in self.drop_blocks]
+
+    @property
     def depth_iterations(self) -> int:
         """1 when the run starts by removing blocks, else 0."""
         return 1 if self.drop_blocks else 0
@@ -159,8 +164,7 @@ class PruneRun:
         model = self._iteration_zero(start)
         if self.config.distill:
             teacher = load_checkpoint(iteration_dir(self.out_dir, 0) / "model.pt").model
-        blocks = [ResidualBlock.from_name(name) for name in self.config.drop_blocks]
-        origin = Origin(conv_widths(model), conv_flops(model), surviving_layers(len(model.layers), blocks))
+        origin = Origin(conv_widths(model), conv_flops(model), surviving_layers(len(model.layers), self.config.dropped))
         for k in range(1, self.config.total_iterations + 1):
             if (iteration_dir(self.out_dir, k) / "metrics.json").is_file():
                 model = load_checkpoint(iteration_dir(self.out_dir, k) / "model.pt").model
@@ -237,11 +241,11 @@ class PruneRun:
         """The cut of iteration k and the channels it removed per conv, in the start model's numbering."""
         cfg = self.config
         if k <= cfg.depth_iterations:
-            blocks = named_blocks(cfg.drop_blocks, model)
-            removed = {i: model.layers[i].conv.out_channels for block in blocks for i in block.layers
+            shallow = remove_blocks(model, cfg.dropped)  # which checks the blocks against the model
+            removed = {i: model.layers[i].conv.out_channels for block in cfg.dropped for i in block.layers
                        if isinstance(model.layers[i], ConvBlock)}
-            log.info("iteration %d: removed %d residual blocks (%d convs)", k, len(blocks), len(removed))
-            return remove_blocks(model, blocks), removed
+            log.info("iteration %d: removed %d residual blocks (%d convs)", k, len(cfg.dropped), len(removed))
+            return shallow, removed
         criterion = "l1" if cfg.criterion == "sensitivity" else cfg.criterion
         importance = make_importance(criterion, model, self.train, cfg.calibration_batches,
                                      cfg.calibration_batch, cfg.finetune.resize, cfg.seed + k, self.progress)
