@@ -1,5 +1,5 @@
 """Augmentation: boxes follow the pixels exactly (painted-colour test), the no-augmentation path equals the
-runtime's preprocessing, flips, HSV jitter and the dropping of tiny and out-of-frame boxes."""
+runtime's preprocessing, flips, HSV jitter, mosaics and the dropping of tiny and out-of-frame boxes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import cv2
 import numpy as np
 import pytest
 
-from yolo_compress.data.augment import MIN_BOX_SIZE, AugmentConfig, hflip, prepare, random_affine, transform_boxes
+from yolo_compress.data.augment import (
+    MIN_BOX_SIZE,
+    AugmentConfig,
+    hflip,
+    mosaic,
+    prepare,
+    random_affine,
+    transform_boxes,
+)
 from yolo_compress.runtime.preprocess import Preprocessor
 
 COLORS = np.array([[0, 0, 255], [0, 255, 0], [255, 0, 0], [0, 255, 255], [255, 0, 255]], np.uint8)  # BGR
@@ -28,6 +36,17 @@ def _rgb_to_bgr_uint8(chw: np.ndarray) -> np.ndarray:
     return np.round(chw[::-1].transpose(1, 2, 0) * 255).astype(np.uint8)
 
 
+def _assert_colours_fill_their_boxes(out: np.ndarray, colors: np.ndarray, boxes: np.ndarray) -> None:
+    """Each box bounds, to a pixel, the pixels of its colour in BGR uint8 `out`, and is filled by them."""
+    for color, box in zip(colors, boxes, strict=True):
+        mask = np.all(np.abs(out.astype(int) - color) < 40, axis=2)  # pixels of this colour (interpolation aside)
+        ys, xs = np.nonzero(mask)
+        extent = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        np.testing.assert_allclose(extent, box, atol=1.01)  # the box bounds its colour to a pixel
+        x1, y1, x2, y2 = np.round(box).astype(int)
+        assert mask[y1 + 1 : y2 - 1, x1 + 1 : x2 - 1].mean() > 0.97  # and is filled by it
+
+
 @pytest.mark.parametrize("resize", ["letterbox", "stretch"])
 @pytest.mark.parametrize("seed", range(12))
 def test_colour_lands_in_the_new_boxes(resize, seed):
@@ -35,13 +54,7 @@ def test_colour_lands_in_the_new_boxes(resize, seed):
     net, out_boxes, keep = prepare(image, boxes, (192, 256), resize, GEOMETRY_ONLY, np.random.default_rng(seed))
     assert net.shape == (3, 192, 256) and net.dtype == np.float32
     out = _rgb_to_bgr_uint8(net)
-    for color, box in zip(COLORS[keep], out_boxes, strict=True):
-        mask = np.all(np.abs(out.astype(int) - color) < 40, axis=2)  # pixels of this colour (interpolation aside)
-        ys, xs = np.nonzero(mask)
-        extent = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
-        np.testing.assert_allclose(extent, box, atol=1.01)  # the box bounds its colour to a pixel
-        x1, y1, x2, y2 = np.round(box).astype(int)
-        assert mask[y1 + 1 : y2 - 1, x1 + 1 : x2 - 1].mean() > 0.97  # and is filled by it
+    _assert_colours_fill_their_boxes(out, COLORS[keep], out_boxes)
     for color in COLORS[~keep]:  # a dropped box is tiny or cut by the frame: what is left of it touches a border
         ys, xs = np.nonzero(np.all(np.abs(out.astype(int) - color) < 40, axis=2))
         if len(xs):
@@ -142,3 +155,32 @@ def test_bad_config():
         AugmentConfig(scale=1.0)
     with pytest.raises(ValueError, match="flip must be in"):
         AugmentConfig(flip=1.5)
+
+
+@pytest.mark.parametrize("resize", ["letterbox", "stretch"])
+@pytest.mark.parametrize("seed", range(6))
+def test_mosaic_tiles_keep_their_boxes_in_their_quadrant(resize, seed):
+    """Each tile's colours land in its boxes, and its boxes and pixels stay inside its own quadrant."""
+    tiles = [_painted(), _painted(300, 520), _painted(360, 420), _painted(420, 600)]  # every box inside
+    net, boxes, keeps = mosaic(tiles, (192, 256), resize, GEOMETRY_ONLY, np.random.default_rng(seed))
+    assert net.shape == (3, 192, 256) and len(keeps) == 4 and len(boxes) == sum(k.sum() for k in keeps)
+    out, start = _rgb_to_bgr_uint8(net), 0
+    for quadrant, keep in enumerate(keeps):
+        top, left = (quadrant // 2) * 96, (quadrant % 2) * 128
+        tile_boxes = boxes[start : start + keep.sum()]
+        start += keep.sum()
+        assert (tile_boxes[:, [0, 2]] >= left).all() and (tile_boxes[:, [0, 2]] <= left + 128).all()
+        assert (tile_boxes[:, [1, 3]] >= top).all() and (tile_boxes[:, [1, 3]] <= top + 96).all()
+        quarter = out[top : top + 96, left : left + 128]  # the colours repeat across tiles: look in the quadrant
+        _assert_colours_fill_their_boxes(quarter, COLORS[keep], tile_boxes - [left, top, left, top])
+
+
+def test_mosaic_needs_four_tiles_and_is_reproducible():
+    tiles = [_painted()] * 4
+    a = mosaic(tiles, (192, 256), "letterbox", AugmentConfig(), np.random.default_rng(3))
+    b = mosaic(tiles, (192, 256), "letterbox", AugmentConfig(), np.random.default_rng(3))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="needs 4 tiles, got 3"):
+        mosaic(tiles[:3], (192, 256), "letterbox", AugmentConfig(), np.random.default_rng(3))
+    with pytest.raises(ValueError, match="mosaic must be in"):
+        AugmentConfig(mosaic=1.5)

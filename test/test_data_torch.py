@@ -67,3 +67,30 @@ def test_augmentation_is_reproducible_and_worker_independent():
     plain = TorchDetectionDataset(torch_set.dataset, (192, 192), "letterbox")
     plain.set_epoch(7)
     assert torch.equal(plain[0][0], TorchDetectionDataset(torch_set.dataset, (192, 192), "letterbox")[0][0])
+
+
+def test_mosaic_off_keeps_the_draws_of_runs_made_before_mosaics():
+    dataset = synthetic_dataset(5, seed=4)
+    torch_set = TorchDetectionDataset(dataset, (128, 160), "letterbox", AugmentConfig(mosaic=0.0), seed=2)
+    torch_set.set_epoch(3)
+    image, targets = torch_set[1]
+    sample = dataset[1]
+    expected, boxes, keep = prepare(sample.load_image(), sample.boxes, (128, 160), "letterbox", AugmentConfig(),
+                                    np.random.default_rng([2, 3, 1]))
+    assert np.array_equal(image.numpy(), expected)
+    np.testing.assert_allclose(targets.numpy(), normalized_targets(boxes, sample.classes[keep], (128, 160)))
+
+
+def test_mosaic_items_hold_the_boxes_of_four_images_in_quadrants():
+    dataset = synthetic_dataset(6, seed=5)
+    torch_set = TorchDetectionDataset(dataset, (128, 160), "stretch", AugmentConfig(mosaic=1.0), seed=1)
+    single = TorchDetectionDataset(dataset, (128, 160), "stretch", AugmentConfig(), seed=1)
+    counts = []
+    for index in range(len(dataset)):
+        image, targets = torch_set[index]
+        assert torch.equal(image, torch_set[index][0])  # reproducible per (seed, epoch, index)
+        assert image.shape == (3, 128, 160) and not torch.equal(image, single[index][0])
+        low, high = targets[:, 1:3] - targets[:, 3:5] / 2, targets[:, 1:3] + targets[:, 3:5] / 2
+        assert ((high <= 0.5 + 1e-6) | (low >= 0.5 - 1e-6)).all()  # every box inside one quadrant
+        counts.append(len(targets))
+    assert sum(counts) > sum(len(single[i][1]) for i in range(len(dataset)))  # four images' people per item

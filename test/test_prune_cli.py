@@ -14,7 +14,9 @@ import pytest
 import torch
 import yaml
 
+from yolo_compress.models.atomic import with_defaults
 from yolo_compress.models.checkpoint import load_checkpoint
+from yolo_compress.prune.schedule import ScheduleConfig
 from yolo_compress.runtime.detector import Detector
 from yolo_compress.runtime.tiers import load_tiers
 
@@ -131,11 +133,29 @@ def test_no_arguments_is_the_documented_demo():
 
 def test_recovery_recipe_flags_reach_the_finetune():
     prune = _prune_module()
-    args = prune.parse_args(["--cfg", "demo", "--data", "synthetic:8", "--val", "synthetic:4:1", "--out", "x",
-                             "--lr", "3e-4", "--finetune-epochs", "4", "--teacher", "--freeze-bn"])
+    args_list = ["--cfg", "demo", "--data", "synthetic:8", "--val", "synthetic:4:1", "--out", "x"]
+    args = prune.parse_args([*args_list, "--lr", "3e-4", "--finetune-epochs", "4", "--teacher", "--freeze-bn",
+                             "--mosaic", "0.5"])
     schedule = prune.build_job(args).pipeline.schedule
     assert schedule.distill and schedule.finetune.freeze_bn_stats
-    assert (schedule.finetune.lr, schedule.finetune.epochs) == (3e-4, 4)
+    assert (schedule.finetune.lr, schedule.finetune.epochs, schedule.finetune.augment.mosaic) == (3e-4, 4, 0.5)
+    assert prune.build_job(prune.parse_args([])).pipeline.schedule.finetune.augment.mosaic == 0.0
+    multi = prune.build_job(prune.parse_args([*args_list, "--sizes", "160x160,128", "--multi-scale"]))
+    assert multi.pipeline.schedule.finetune.multi_scale == ((160, 160), (128, 128))
+    assert multi.pipeline.sizes == [(160, 160), (128, 128)]
+    single = prune.build_job(prune.parse_args([*args_list, "--sizes", "160"]))
+    assert single.pipeline.schedule.finetune.multi_scale == ()  # resized variants only, without --multi-scale
+
+
+def test_a_run_saved_before_a_setting_existed_resumes_with_its_default():
+    defaults = ScheduleConfig().to_dict()
+    saved = {**defaults, "finetune": {**defaults["finetune"], "augment": {"scale": 0.25}}}
+    del saved["keep_best"]
+    merged = with_defaults(saved, defaults)
+    assert merged["keep_best"] == defaults["keep_best"] and merged["finetune"]["augment"]["mosaic"] == 0.0
+    assert merged["finetune"]["augment"]["scale"] == 0.25
+    sensitivity = {"sensitivity": {"ratios": [0.5]}}
+    assert with_defaults(sensitivity, {"sensitivity": None}) == sensitivity
 
 
 def test_tiers_yaml_is_plain_yaml_with_relative_models(straight):

@@ -81,3 +81,19 @@ def test_the_model_and_teacher_are_cut_to_the_job_classes(tmp_path):
     assert start is not model and torch.equal(start.layers[0].conv.weight, model.layers[0].conv.weight)
     scratch, names, _ = job_model(FinetuneJob(data="synthetic:2", out=tmp_path, cfg="demo"), ["a", "b", "c", "d"])
     assert names == ["a", "b", "c", "d"] and [h.num_classes for h in scratch.heads] == [4, 4]
+
+
+def test_input_size_trains_and_distills_at_the_size_the_model_will_run_at(tmp_path):
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "start.pt", Darknet.from_cfg("demo"), ["circle", "square", "triangle"])
+    done = _run("--checkpoint", str(path), "--teacher", str(path), "--data", "synthetic:4:1", "--val", "synthetic:2:2",
+                "--input-size", "96x128", "--mosaic", "1", "--epochs", "1", "--batch", "2", "--workers", "0",
+                "--no-progress", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    last = load_checkpoint(tmp_path / "run" / "last.pt").model
+    assert last.input_size == (96, 128) and [h.grid for h in last.heads] == [(6, 8), (12, 16)]
+    job = FinetuneJob(data="synthetic:2", out=tmp_path, checkpoint=str(path), teacher=str(path), input_size=(96, 128))
+    model, names, _ = job_model(job, ["circle", "square", "triangle"])
+    assert model.input_size == job_teacher(job, names, model).input_size == (96, 128)
+    bad = _run("--checkpoint", str(path), "--data", "synthetic:2", "--input-size", "96xa", "--out", str(tmp_path))
+    assert bad.returncode != 0 and "96xa" in bad.stderr

@@ -164,3 +164,31 @@ def test_warmup_then_cosine_and_the_ema_ramp():
     decay = 0.9 * (1 - torch.exp(torch.tensor(-1.0))).item()
     expected = decay * (model.weight - 1.0) + (1 - decay) * model.weight
     torch.testing.assert_close(ema.module.weight, expected)
+
+
+def _training_input_sizes(model: Darknet) -> list[tuple[int, int]]:
+    """A list that fills with the input size of every training forward of `model`."""
+    seen: list[tuple[int, int]] = []
+    model.layers[0].register_forward_pre_hook(
+        lambda module, args: seen.append(tuple(args[0].shape[-2:])) if module.training else None)
+    return seen
+
+
+def test_multi_scale_trains_each_batch_at_a_drawn_size_with_loss_and_teacher_there(tmp_path):
+    data = scenes(8).subset(list(range(8)) * 3)  # 12 batches of 2
+    teacher = randomize_bn(small_demo(seed=3)).eval()
+    config = FinetuneConfig(epochs=1, lr=0.01, batch=2, ema=False, multi_scale=((32, 32), (48, 48), (64, 64)),
+                            **QUIET)
+    runs = []
+    for name in ("a", "b"):
+        model = small_demo(seed=4)
+        seen = _training_input_sizes(model)
+        result = finetune(model, list(data.names), data, scenes(2), config, tmp_path / name, teacher=teacher)
+        runs.append(seen)
+    assert set(runs[0]) == {(32, 32), (48, 48), (64, 64)} and len(runs[0]) == 12
+    assert runs[0] == runs[1]  # drawn per (seed, epoch, batch): a rerun or a resume trains the same sizes
+    assert result.history[-1]["distill"] > 0 and load_checkpoint(result.last_path).model.input_size == (SIZE, SIZE)
+    saved = json.loads(json.dumps(config.to_dict()))  # as a checkpoint's metadata reads it back
+    assert FinetuneConfig(**saved) == config
+    with pytest.raises(ValueError, match="multi-scale size 40x40: needs positive multiples of .* stride 16"):
+        finetune(small_demo(), list(data.names), data, None, replace(config, multi_scale=((40, 40),)), tmp_path / "c")

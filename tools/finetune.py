@@ -23,6 +23,7 @@ import _bootstrap  # noqa: F401  (before yolo_compress: makes a checkout importa
 
 # isort: split
 from yolo_compress.data.augment import AugmentConfig
+from yolo_compress.data.specs import parse_size, parse_sizes
 from yolo_compress.export.onnx_export import RESIZE_MODES
 from yolo_compress.train.finetune import BEST_METRICS, FinetuneConfig
 from yolo_compress.train.job import FinetuneJob, run_job
@@ -48,6 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     teacher.add_argument("--teacher-start", action="store_true",
                          help="distill from the starting model (keeps what it knew where the labels are silent)")
     parser.add_argument("--resize", choices=RESIZE_MODES, help="default: the checkpoint's, else stretch")
+    parser.add_argument("--input-size", metavar="HxW", type=parse_size, help="train, validate and distill at this "
+                        "input instead of the cfg's (the size the model will run at, e.g. 256x256)")
+    parser.add_argument("--multi-scale", type=parse_sizes, default=[], metavar="HxW,...", help="other input sizes "
+                        "to train at, one drawn per batch (e.g. 288x288,256x256: the tiers' lower resolutions)")
     parser.add_argument("--test", action="append", default=[], metavar="SPEC",
                         help="dataset to score before and after finetuning (repeatable; OUT/tests.json)")
     defaults = FinetuneConfig()
@@ -58,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--no-ema", action="store_true", help="validate and save the raw weights, not an EMA")
     parser.add_argument("--no-augment", action="store_true", help="train on the plain runtime preprocessing")
+    parser.add_argument("--mosaic", type=float, default=0.0,
+                        help="share of samples made a 2x2 mosaic of four images (smaller people; default 0)")
     parser.add_argument("--no-amp", action="store_true", help="float32 on CUDA too")
     parser.add_argument("--freeze-bn", action="store_true",
                         help="keep the model's BN statistics (a pretrained model on a small or other-domain set)")
@@ -78,17 +85,18 @@ def job_from_args(args: argparse.Namespace) -> FinetuneJob:
         epochs=args.epochs, lr=args.lr, batch=args.batch, warmup_epochs=args.warmup_epochs,
         weight_decay=args.weight_decay, ema=not args.no_ema, amp=not args.no_amp, device=args.device,
         workers=args.workers, eval_every=args.eval_every, seed=args.seed,
-        augment=None if args.no_augment else AugmentConfig(), distill_weight=args.distill_weight,
+        augment=None if args.no_augment else AugmentConfig(mosaic=args.mosaic), distill_weight=args.distill_weight,
         best_metric=args.best_metric, precise_bn_batches=args.precise_bn, freeze_bn_stats=args.freeze_bn,
-        progress=not args.no_progress,
+        progress=not args.no_progress, multi_scale=tuple(args.multi_scale),
     )
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     return FinetuneJob(
         data=args.data, out=args.out, config=config, cfg=args.cfg, weights=args.weights, checkpoint=args.checkpoint,
         names=args.names, val=args.val, val_from=args.val_from, val_fraction=args.val_fraction,
         split_seed=args.split_seed, classes=classes, teacher=args.teacher, teacher_start=args.teacher_start,
-        resize=args.resize, tests=args.test, resume=args.resume,
+        resize=args.resize, tests=args.test, resume=args.resume, input_size=args.input_size,
     )
+
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ import _bootstrap  # noqa: F401  (before yolo_compress: makes a checkout importa
 
 # isort: split
 from yolo_compress.data.augment import AugmentConfig
+from yolo_compress.data.specs import parse_sizes
 from yolo_compress.prune.allocation import ROUND_TO
 from yolo_compress.prune.importance import CRITERIA
 from yolo_compress.prune.job import DataSpec, ModelSpec, PruneJob, run_job
@@ -96,6 +97,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="weight of the distillation term with --teacher (default %(default)s)")
     train.add_argument("--freeze-bn", action="store_true", help="keep BN statistics while finetuning (a small "
                        "or narrow training set otherwise drags them away from the data the model was trained on)")
+    train.add_argument("--mosaic", type=float, default=0.0, help="share of finetune samples made a 2x2 mosaic "
+                       "of four images (their people at half size and less, as a fixed camera sees most people; "
+                       "default 0)")
+    train.add_argument("--multi-scale", action="store_true", help="finetune every batch at one of the model's "
+                       "input and the --sizes, drawn per batch, so the lower-resolution candidates are trained too, "
+                       "not only resized")
     train.add_argument("--keep-best", action="store_true", help="after each cut keep whichever of the cut model "
                        "and its finetune epochs scores best on the validation set (a finetune on data unlike the "
                        "validation set can lose what the cut kept)")
@@ -127,25 +134,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _sizes(text: str | None) -> list[tuple[int, int]]:
-    sizes = []
-    for item in (text or "").split(","):
-        if item.strip():
-            height, _, width = item.strip().partition("x")
-            sizes.append((int(height), int(width or height)))
-    return sizes
-
-
 def build_job(args: argparse.Namespace) -> PruneJob:
+    augment, sizes = AugmentConfig(mosaic=args.mosaic), parse_sizes(args.sizes)
+    multi_scale = tuple(sizes) if args.multi_scale else ()
     finetune = FinetuneConfig(epochs=args.finetune_epochs or 2, lr=args.lr or 1e-4, batch=args.batch,
                               warmup_epochs=0.0, device=args.device, progress=not args.no_progress,
-                              freeze_bn_stats=args.freeze_bn, distill_weight=args.distill_weight)
+                              freeze_bn_stats=args.freeze_bn, distill_weight=args.distill_weight,
+                              augment=augment, multi_scale=multi_scale)
     pretrain = None
     if args.pretrain_epochs:
         pretrained = args.weights is not None or args.checkpoint is not None  # else: from scratch
         pretrain = FinetuneConfig(epochs=args.pretrain_epochs, lr=args.pretrain_lr, batch=args.batch,
-                                  device=args.device, progress=not args.no_progress, augment=AugmentConfig(),
-                                  validate_first=pretrained, eval_every=1 if pretrained else args.pretrain_epochs)
+                                  device=args.device, progress=not args.no_progress, augment=augment,
+                                  multi_scale=multi_scale, validate_first=pretrained,
+                                  eval_every=1 if pretrained else args.pretrain_epochs)
     sensitivity = load_sensitivity(args.sensitivity) if args.criterion == "sensitivity" else None
     target_flops = args.target_flops
     if sensitivity is not None and target_flops is None:
@@ -164,7 +166,7 @@ def build_job(args: argparse.Namespace) -> PruneJob:
     precisions = [p.strip() for p in (args.precisions or "").split(",") if p.strip()]
     if args.int8 and "int8" not in precisions:
         precisions.insert(0, "int8")
-    pipeline = PipelineConfig(criteria=criteria, schedule=schedule, sizes=_sizes(args.sizes), precisions=precisions)
+    pipeline = PipelineConfig(criteria=criteria, schedule=schedule, sizes=sizes, precisions=precisions)
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
     model = ModelSpec(args.cfg, args.weights, args.checkpoint, args.names)
     data = DataSpec(args.data, args.val, args.val_from, args.val_fraction, args.split_seed, args.test)

@@ -97,9 +97,25 @@ def _names_option(value: str | None, spec: str) -> list[str] | None:
     return names
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """'256x320' (H x W, as the tools' size options are written) or '256' (square) -> (H, W)."""
+    height, _, width = text.strip().lower().partition("x")
+    width = width or height
+    if not (height.isdigit() and width.isdigit()):
+        raise ValueError(f"expected a size HxW or N (non-negative integers), got {text!r}")
+    return int(height), int(width)
+
+
+def parse_sizes(text: str | None) -> list[tuple[int, int]]:
+    """'288x288,256x256' -> [(288, 288), (256, 256)]; None or '' -> []."""
+    return [parse_size(item) for item in (text or "").split(",") if item.strip()]
+
+
 def _size_option(value: str, spec: str) -> tuple[int, int]:
-    height, _, width = value.lower().partition("x")
-    return _integer(height, spec), _integer(width or height, spec)
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise DatasetError(f"dataset spec {spec!r}: {exc}") from None
 
 
 def _integer(text: str, spec: str) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from yolo_compress.data.augment import AugmentConfig, prepare
+from yolo_compress.data.augment import AugmentConfig, mosaic, prepare
 from yolo_compress.data.dataset import DetectionDataset
 
 
@@ -53,11 +53,24 @@ class TorchDetectionDataset(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        sample = self.dataset[index]
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
-        image, boxes, keep = prepare(sample.load_image(), sample.boxes, self.input_size, self.resize, self.augment, rng)
-        targets = normalized_targets(boxes, sample.classes[keep], self.input_size)
+        if self.augment and self.augment.mosaic and rng.random() < self.augment.mosaic:
+            image, boxes, classes = self._mosaic(index, rng)
+        else:
+            sample = self.dataset[index]
+            image, boxes, keep = prepare(sample.load_image(), sample.boxes, self.input_size, self.resize,
+                                         self.augment, rng)
+            classes = sample.classes[keep]
+        targets = normalized_targets(boxes, classes, self.input_size)
         return torch.from_numpy(image), torch.from_numpy(targets)
+
+    def _mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sample `index` and three drawn at random, one per quadrant: (input, boxes, classes)."""
+        samples = [self.dataset[int(i)] for i in (index, *rng.integers(0, len(self), 3))]
+        tiles = [(sample.load_image(), sample.boxes) for sample in samples]
+        image, boxes, keeps = mosaic(tiles, self.input_size, self.resize, self.augment, rng)
+        classes = np.concatenate([s.classes[keep] for s, keep in zip(samples, keeps, strict=True)])
+        return image, boxes, classes
 
 
 def normalized_targets(boxes: np.ndarray, classes: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:

@@ -56,3 +56,13 @@ def plain_number(value: Any) -> Any:
     if hasattr(value, "item") and getattr(value, "shape", None) == ():
         return value.item()
     raise TypeError(f"not JSON-serializable: {type(value).__name__}")
+
+
+def with_defaults(saved: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """`saved` settings, where keys added since it was written (at any depth) take their default values."""
+    merged = dict(defaults)
+    for key, value in saved.items():
+        default = defaults.get(key)
+        both_dicts = isinstance(value, dict) and isinstance(default, dict)
+        merged[key] = with_defaults(value, default) if both_dicts else value
+    return merged

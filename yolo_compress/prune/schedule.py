@@ -27,7 +27,7 @@ import numpy as np
 
 from yolo_compress.data.dataset import DetectionDataset
 from yolo_compress.export.onnx_export import export_onnx
-from yolo_compress.models.atomic import atomic_path, plain_number, write_json
+from yolo_compress.models.atomic import atomic_path, plain_number, with_defaults, write_json
 from yolo_compress.models.checkpoint import load_checkpoint, save_checkpoint
 from yolo_compress.models.complexity import layer_costs
 from yolo_compress.models.darknet import Darknet
@@ -188,7 +188,7 @@ class PruneRun:
         current = json.loads(json.dumps(self.config.to_dict(), default=plain_number))
         if path.is_file():
             defaults = json.loads(json.dumps(ScheduleConfig().to_dict(), default=plain_number))
-            saved = {**defaults, **json.loads(path.read_text())}  # settings added since take their defaults
+            saved = with_defaults(json.loads(path.read_text()), defaults)
             for settings in (saved, current):  # where and how visibly it runs may change on resume
                 for key in RESUMABLE_CHANGES:
                     settings["finetune"].pop(key, None)

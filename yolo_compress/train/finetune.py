@@ -20,13 +20,14 @@ cannot afford. The loss has ultralytics' normalization (loss.py), so learning ra
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm import tqdm
@@ -34,7 +35,7 @@ from tqdm import tqdm
 from yolo_compress.data.augment import AugmentConfig
 from yolo_compress.data.dataset import DatasetError, DetectionDataset
 from yolo_compress.data.torch_dataset import TorchDetectionDataset, collate
-from yolo_compress.models.atomic import atomic_path
+from yolo_compress.models.atomic import atomic_path, with_defaults
 from yolo_compress.models.checkpoint import save_checkpoint
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.train.distill import DistillLoss
@@ -65,7 +66,10 @@ class FinetuneConfig:
     with them in training too; its scale and shift still learn): a small finetune set then cannot pull the
     statistics of a pretrained model toward its own domain. `validate_first` measures the starting model
     (epoch 0 of the log; it is also a candidate for best.pt, so a finetune never leaves a best.pt worse than
-    its start)."""
+    its start). `multi_scale` lists other input sizes (H, W) to train at: each batch is resized to one of
+    them or the model's own, drawn uniformly per (seed, epoch, batch), with loss and teacher at that size
+    (YOLO's multi-scale training). A model finetuned at one size alone loses accuracy at the lower sizes
+    the tiers serve it at (BENCHMARKS.md); validation stays at the model's own size."""
 
     epochs: int = 10
     lr: float = 1e-3
@@ -92,10 +96,12 @@ class FinetuneConfig:
     freeze_bn_stats: bool = False
     validate_first: bool = True
     progress: bool = True
+    multi_scale: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, Mapping):  # as read back from a checkpoint's JSON metadata
             self.augment = AugmentConfig(**self.augment)
+        self.multi_scale = tuple((int(h), int(w)) for h, w in self.multi_scale)  # JSON gives lists
         for name in ("epochs", "batch", "eval_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"FinetuneConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -191,10 +197,9 @@ class _Run:
         self.val = _val_set(val, self.names)
         self.device = context.device
         self.model = model.to(self.device)
-        self.criterion = DetectionLoss(model).to(self.device)
-        self.distill = None
-        if teacher is not None:
-            self.distill = DistillLoss(teacher.to(self.device), model.heads, config.distill_weight).to(self.device)
+        self.sizes = training_sizes(model, config.multi_scale)
+        self.losses = {size: _size_losses(model, teacher, size, config.distill_weight).to(self.device)
+                       for size in self.sizes}
         self.dataset = TorchDetectionDataset(_train_set(train, self.names), model.input_size, config.resize,
                                              config.augment, config.seed)
         self.sampler = DistributedSampler(self.dataset, context.world_size, context.rank, shuffle=True,
@@ -236,8 +241,8 @@ class _Run:
         sums: dict[str, float] = {}
         batches = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="batch", leave=False,
                        disable=not (self.config.progress and self.context.is_main))
-        for images, targets in batches:
-            parts = self._step(images, targets)
+        for step, (images, targets) in enumerate(batches):
+            parts = self._step(images, targets, self._batch_size(epoch, step))
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + value
             batches.set_postfix(loss=f"{parts['loss']:.4g}")
@@ -247,14 +252,23 @@ class _Run:
         record["seconds"] = time.perf_counter() - start
         return record
 
-    def _step(self, images: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    def _batch_size(self, epoch: int, step: int) -> tuple[int, int]:
+        """The input size of batch `step` of `epoch`: the same on every rank and on a resumed run."""
+        if len(self.sizes) == 1:
+            return self.sizes[0]
+        return self.sizes[int(np.random.default_rng([self.config.seed, epoch, step]).integers(len(self.sizes)))]
+
+    def _step(self, images: torch.Tensor, targets: torch.Tensor, size: tuple[int, int]) -> dict[str, float]:
         images = images.to(self.device, non_blocking=True)
-        targets = targets.to(self.device, non_blocking=True)
+        targets = targets.to(self.device, non_blocking=True)  # normalized to the input: valid at any size
+        if tuple(images.shape[-2:]) != size:
+            images = nn.functional.interpolate(images, size=size, mode="bilinear", align_corners=False)
         with torch.autocast(self.device.type, enabled=self.amp):
             outputs = self.net(images)
-        loss, parts = self.criterion(outputs, targets)  # batch size x the sum of the parts (loss.py)
-        if self.distill is not None:
-            distill = self.distill(images, outputs)
+        losses = self.losses[size]
+        loss, parts = losses.detection(outputs, targets)  # batch size x the sum of the parts (loss.py)
+        if losses.distill is not None:
+            distill = losses.distill(images, outputs)
             loss = loss + images.shape[0] * distill
             parts["distill"] = distill.detach()
         if not torch.isfinite(loss):
@@ -351,6 +365,35 @@ class _Run:
         return FinetuneResult(self.model, self.names, self.history, self.best, self.out_dir)
 
 
+def training_sizes(model: Darknet, multi_scale: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The model's own input size, then the other `multi_scale` sizes; each must tile every head's grid."""
+    sizes = [model.input_size, *(s for s in dict.fromkeys(multi_scale) if s != model.input_size)]
+    for height, width in sizes:
+        stride = max(head.stride for head in model.heads)
+        if height <= 0 or width <= 0 or height % stride or width % stride:
+            raise ValueError(f"multi-scale size {height}x{width}: needs positive multiples of the model's "
+                             f"largest head stride {stride}")
+    return sizes
+
+
+class _SizeLosses(nn.Module):
+    """The detection loss and the optional distillation of one training input size (their grid constants)."""
+
+    def __init__(self, detection: DetectionLoss, distill: DistillLoss | None):
+        super().__init__()
+        self.detection, self.distill = detection, distill
+
+
+def _size_losses(model: Darknet, teacher: Darknet | None, size: tuple[int, int], weight: float) -> _SizeLosses:
+    """Losses built for `size`; the model is only read for its heads and cfg (the weights train as they are)."""
+    at_size = model if size == model.input_size else model.at_input_size(*size)
+    distill = None
+    if teacher is not None:
+        teacher_at_size = teacher if size == teacher.input_size else teacher.at_input_size(*size)
+        distill = DistillLoss(teacher_at_size, at_size.heads, weight)
+    return _SizeLosses(DetectionLoss(at_size), distill)
+
+
 def _train_set(train: DetectionDataset, names: list[str]) -> DetectionDataset:
     """The training set with the model's class ids: every model class must be a class of the set."""
     missing = [name for name in names if name not in train.names]
@@ -401,6 +444,7 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
 
 
 def _config_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    saved = with_defaults(saved, FinetuneConfig().to_dict())  # settings added since take their defaults
     keys = sorted(set(saved) | set(current))
     return [f"{k} ({saved.get(k)!r} -> {current.get(k)!r})" for k in keys
             if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)]

@@ -37,7 +37,8 @@ class FinetuneJob:
     (it keeps what the model knew where the new labels are silent, e.g. unlabelled background people).
     `resize` overrides config.resize; None takes a checkpoint's own (the mode it was trained and exported
     with). Each of `tests` (dataset specs, cut to `classes`) is scored on the starting model and on the
-    last.pt and best.pt the finetune writes.
+    last.pt and best.pt the finetune writes. `input_size` (H, W) trains, validates and distills at another
+    input than the cfg's: a model that will run at 256x256 learns the smaller people it then sees.
     """
 
     data: str
@@ -57,11 +58,17 @@ class FinetuneJob:
     resize: str | None = None
     tests: list[str] = field(default_factory=list)
     resume: bool = False
+    input_size: tuple[int, int] | None = None
 
 
 def job_model(job: FinetuneJob, data_names: Sequence[str]) -> tuple[Darknet, list[str], dict]:
-    """The model to finetune, its class names and its source metadata (see start_model)."""
-    return start_model(job.cfg, job.weights, job.checkpoint, job.names, job.classes, data_names)
+    """The model to finetune (at the job's input size), its class names and its source metadata (see start_model)."""
+    model, names, metadata = start_model(job.cfg, job.weights, job.checkpoint, job.names, job.classes, data_names)
+    return _at_job_size(model, job), names, metadata
+
+
+def _at_job_size(model: Darknet, job: FinetuneJob) -> Darknet:
+    return model if job.input_size is None else model.at_input_size(*job.input_size)
 
 
 def start_model(cfg: str | None, weights: str | None, checkpoint: str | None, names_file: str | None,
@@ -115,9 +122,8 @@ def job_teacher(job: FinetuneJob, names: list[str], start: Darknet) -> Darknet |
     if job.teacher is None:
         return None
     source = load_model_source(checkpoint=job.teacher)
-    if list(source.names) == names:
-        return source.model
-    return select_classes(source.model, source.names, names)
+    teacher = source.model if list(source.names) == names else select_classes(source.model, source.names, names)
+    return _at_job_size(teacher, job)
 
 
 def run_job(job: FinetuneJob) -> tuple[FinetuneResult, dict[str, dict[str, Any]]]:
