@@ -98,7 +98,6 @@ def job_from_args(args: argparse.Namespace) -> FinetuneJob:
     )
 
 
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = parse_args(argv)

@@ -368,8 +368,8 @@ class _Run:
 def training_sizes(model: Darknet, multi_scale: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """The model's own input size, then the other `multi_scale` sizes; each must tile every head's grid."""
     sizes = [model.input_size, *(s for s in dict.fromkeys(multi_scale) if s != model.input_size)]
+    stride = max(head.stride for head in model.heads)
     for height, width in sizes:
-        stride = max(head.stride for head in model.heads)
         if height <= 0 or width <= 0 or height % stride or width % stride:
             raise ValueError(f"multi-scale size {height}x{width}: needs positive multiples of the model's "
                              f"largest head stride {stride}")
