@@ -140,6 +140,8 @@ def test_recovery_recipe_flags_reach_the_finetune():
     assert schedule.distill and schedule.finetune.freeze_bn_stats
     assert (schedule.finetune.lr, schedule.finetune.epochs, schedule.finetune.augment.mosaic) == (3e-4, 4, 0.5)
     assert prune.build_job(prune.parse_args([])).pipeline.schedule.finetune.augment.mosaic == 0.0
+    cut_only = prune.build_job(prune.parse_args([*args_list, "--finetune-epochs", "0"])).pipeline.schedule
+    assert cut_only.finetune.epochs == 0  # not the default 2
     multi = prune.build_job(prune.parse_args([*args_list, "--sizes", "160x160,128", "--multi-scale"]))
     assert multi.pipeline.schedule.finetune.multi_scale == ((160, 160), (128, 128))
     assert multi.pipeline.sizes == [(160, 160), (128, 128)]

@@ -205,3 +205,21 @@ def test_keep_best_keeps_the_epoch_that_validated_best(tmp_path):
     kept = load_checkpoint(tmp_path / "iter_01" / "model.pt").model.state_dict()
     chosen = load_checkpoint(tmp_path / "iter_01" / "finetune" / "best.pt").model.state_dict()
     assert all(torch.equal(kept[key], chosen[key]) for key in chosen)
+
+
+def test_zero_finetune_epochs_keep_the_cut_as_it_is(tmp_path):
+    """--finetune-epochs 0: the iteration's model is the cut itself (on 1.1-xl the best depth cut is), and no
+    finetune runs at all (not even the BN statistics move)."""
+    torch.manual_seed(0)
+    model = Darknet.from_cfg("demo")
+    names = list(load_dataset("synthetic:1:0").names)
+    train, val = load_dataset("synthetic:16:0"), load_dataset("synthetic:6:1")
+    config = ScheduleConfig(iterations=0, drop_blocks=["8-11"], calibration_batches=1,
+                            finetune=FinetuneConfig(epochs=0, batch=4, progress=False))
+    PruneRun(tmp_path, names, train, val, [val[0].load_image()], config, progress=False).run(model)
+    kept = load_checkpoint(tmp_path / "iter_01" / "model.pt").model.state_dict()
+    cut = load_checkpoint(tmp_path / "iter_01" / "pruned.pt").model.state_dict()
+    assert kept.keys() == cut.keys() and all(torch.equal(kept[key], cut[key]) for key in cut)
+    assert not (tmp_path / "iter_01" / "finetune").exists()
+    with pytest.raises(ValueError, match="epochs must be >= 0"):
+        FinetuneConfig(epochs=-1)

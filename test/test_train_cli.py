@@ -46,6 +46,8 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path):
     assert "finetune:" in done.stderr and "hexagon" in done.stderr
     done = _run("--checkpoint", str(tmp_path / "missing.pt"), "--data", "synthetic:2", "--out", str(tmp_path))
     assert done.returncode == 1 and "checkpoint not found" in done.stderr
+    done = _run("--cfg", "demo", "--data", "synthetic:2", "--epochs", "0", "--out", str(tmp_path))
+    assert done.returncode == 2 and "--epochs must be >= 1" in done.stderr
 
 
 def test_val_from_holds_out_the_same_images_and_trains_on_the_rest():

@@ -77,7 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--best-metric", choices=BEST_METRICS, default=defaults.best_metric)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1, got {args.epochs} (tools/evaluate.py scores a model as it is)")
+    return args
 
 
 def job_from_args(args: argparse.Namespace) -> FinetuneJob:

@@ -89,7 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train = p.add_argument_group("finetuning")
     train.add_argument("--pretrain-epochs", type=int, help="finetune the start model first (demo: from scratch)")
     train.add_argument("--pretrain-lr", type=float, default=1e-3)
-    train.add_argument("--finetune-epochs", type=int, help="epochs after each pruning step (default 2)")
+    train.add_argument("--finetune-epochs", type=int,
+                       help="epochs after each pruning step (default 2; 0: keep each cut as it is)")
     train.add_argument("--lr", type=float, help="finetune learning rate after each step (default 1e-4)")
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--teacher", action="store_true", help="distill from the unpruned model while finetuning")
@@ -137,7 +138,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_job(args: argparse.Namespace) -> PruneJob:
     augment, sizes = AugmentConfig(mosaic=args.mosaic), parse_sizes(args.sizes)
     multi_scale = tuple(sizes) if args.multi_scale else ()
-    finetune = FinetuneConfig(epochs=args.finetune_epochs or 2, lr=args.lr or 1e-4, batch=args.batch,
+    epochs = 2 if args.finetune_epochs is None else args.finetune_epochs
+    finetune = FinetuneConfig(epochs=epochs, lr=args.lr or 1e-4, batch=args.batch,
                               warmup_epochs=0.0, device=args.device, progress=not args.no_progress,
                               freeze_bn_stats=args.freeze_bn, distill_weight=args.distill_weight,
                               augment=augment, multi_scale=multi_scale)

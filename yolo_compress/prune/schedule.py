@@ -217,17 +217,7 @@ class PruneRun:
             model, removed = self._prune(k, model, origin)
             write_json(folder / "pruned.json", removed)  # before pruned.pt, whose presence marks the cut done
             save_checkpoint(folder / "pruned.pt", model, self.names, {"iteration": k, "stage": "pruned"})
-        ft_dir = folder / "finetune"
-        resume = (ft_dir / "train_state.pt").is_file()
-        # Without keep_best no validation inside the finetune: the ONNX measurement below is the AP that counts.
-        val = self.val if self.config.keep_best else None
-        result = finetune(model.train(), self.names, self.train, val, self.config.finetune, ft_dir,
-                          resume=resume, teacher=teacher, metadata={"iteration": k, "criterion": self.config.criterion})
-        finetuned = result.model
-        extra: dict[str, Any] = {}
-        if self.config.keep_best and result.best_path is not None:
-            finetuned = load_checkpoint(result.best_path).model
-            extra["finetune_epoch_kept"] = result.best["epoch"]
+        finetuned, extra = self._finetune(k, model, teacher, folder / "finetune")
         widths = origin.widths_of(finetuned)
         total_removed = {layer: origin.widths[layer] - widths[layer] for layer in origin.widths
                          if widths[layer] != origin.widths[layer]}
@@ -236,6 +226,20 @@ class PruneRun:
             extra["removed_blocks"] = self.config.drop_blocks
         self._finish(k, finetuned.eval(), widths, extra, origin.flops)
         return finetuned
+
+    def _finetune(self, k: int, model: Darknet, teacher: Darknet | None,
+                  ft_dir: Path) -> tuple[Darknet, dict[str, Any]]:
+        """Iteration k's cut model after its finetune (the cut itself with 0 epochs) and what the log records."""
+        if self.config.finetune.epochs == 0:
+            return model, {}
+        resume = (ft_dir / "train_state.pt").is_file()
+        # Without keep_best no validation inside the finetune: the ONNX measurement below is the AP that counts.
+        val = self.val if self.config.keep_best else None
+        result = finetune(model.train(), self.names, self.train, val, self.config.finetune, ft_dir,
+                          resume=resume, teacher=teacher, metadata={"iteration": k, "criterion": self.config.criterion})
+        if self.config.keep_best and result.best_path is not None:
+            return load_checkpoint(result.best_path).model, {"finetune_epoch_kept": result.best["epoch"]}
+        return result.model, {}
 
     def _prune(self, k: int, model: Darknet, origin: Origin) -> tuple[Darknet, dict[int, int]]:
         """The cut of iteration k and the channels it removed per conv, in the start model's numbering."""

@@ -69,7 +69,9 @@ class FinetuneConfig:
     its start). `multi_scale` lists other input sizes (H, W) to train at: each batch is resized to one of
     them or the model's own, drawn uniformly per (seed, epoch, batch), with loss and teacher at that size
     (YOLO's multi-scale training). A model finetuned at one size alone loses accuracy at the lower sizes
-    the tiers serve it at (BENCHMARKS.md); validation stays at the model's own size."""
+    the tiers serve it at (BENCHMARKS.md); validation stays at the model's own size. `epochs=0` trains
+    nothing: a prune schedule then keeps each cut as it is (on 1.1-xl the best depth cut was the
+    unfinetuned one)."""
 
     epochs: int = 10
     lr: float = 1e-3
@@ -102,7 +104,9 @@ class FinetuneConfig:
         if isinstance(self.augment, Mapping):  # as read back from a checkpoint's JSON metadata
             self.augment = AugmentConfig(**self.augment)
         self.multi_scale = tuple((int(h), int(w)) for h, w in self.multi_scale)  # JSON gives lists
-        for name in ("epochs", "batch", "eval_every"):
+        if int(self.epochs) < 0:
+            raise ValueError(f"FinetuneConfig.epochs must be >= 0, got {self.epochs}")
+        for name in ("batch", "eval_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"FinetuneConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.warmup_epochs < 0 or self.workers < 0:
