@@ -87,8 +87,12 @@ def run_pipeline(start: Darknet, data: PipelineData, config: PipelineConfig, out
     return summary
 
 
-def _candidate(name: str, record: dict[str, Any]) -> Candidate:
-    return Candidate(name, record["ap50"], record["latency_ms"], record)
+def _candidate(spec: VariantSpec, criterion: str, measured: Mapping[str, Any]) -> Candidate:
+    """`measured` with what the report's lever breakdown divides by: the same model at its own size and at
+    this size, in fp32."""
+    details = {**measured, "criterion": criterion, "cut": spec.cut, "native": spec.native.name,
+               "resized": spec.fp32.name}
+    return Candidate(f"{criterion}/{spec.name}", details["ap50"], details["latency_ms"], details)
 
 
 def _candidates(runs: dict[str, list[dict[str, Any]]], config: PipelineConfig, data: PipelineData,
@@ -102,14 +106,26 @@ def _candidates(runs: dict[str, list[dict[str, Any]]], config: PipelineConfig, d
             k = record["iteration"]
             if k == 0 and criterion != config.criteria[0]:
                 continue  # every criterion starts from the same model: one candidate (timed twice, it "won" by noise)
-            found.append(_candidate(f"{criterion}/iter{k:02d}", {**record, "format": "fp32", "criterion": criterion}))
-            specs = [VariantSpec(k, size) for size in config.sizes]
-            specs += [VariantSpec(k, size, p) for size in (None, *config.sizes) for p in config.precisions]
-            for spec in specs:
+            found.append(_candidate(VariantSpec(k), criterion, {**record, "format": "fp32"}))
+            for spec in _variant_specs(k, record, config):
                 measured = measure_variant(spec, run_dir, variant_dir, data.names, resize, data.val, data.frames,
                                            data.calibration, config.schedule.measure)
-                found.append(_candidate(f"{criterion}/{spec.name}", {**measured, "criterion": criterion}))
+                found.append(_candidate(spec, criterion, measured))
     return found
+
+
+def _variant_specs(k: int, record: Mapping[str, Any], config: PipelineConfig) -> list[VariantSpec]:
+    """Iteration k's variants: each lower size, each precision at every size; with keep_best, the same again of
+    the cut before its finetune when the finetune kept an epoch after it. The finetune is judged at the model's
+    own size, and on 1.1-xl the epoch it kept there (mosaic, 3 epochs) was worse than the cut at 256 (75% vs
+    85% of the AP50): so the cut competes for the tiers at every size too."""
+    sizes = (None, *config.sizes)
+    cuts = [False]
+    if config.schedule.keep_best and record.get("finetune_epoch_kept", 0) > 0:
+        cuts.append(True)
+    specs = [VariantSpec(k, size, "fp32", cut) for cut in cuts for size in sizes]
+    specs += [VariantSpec(k, size, p, cut) for cut in cuts for size in sizes for p in config.precisions]
+    return [spec for spec in specs if spec != VariantSpec(k)]  # the iteration itself is already a candidate
 
 
 def _remeasured(candidates: list[Candidate], data: PipelineData, config: PipelineConfig) -> list[Candidate]:
@@ -192,7 +208,7 @@ def _summary(runs, candidates, baseline, tiers) -> dict[str, Any]:
         "verdicts": [choice.verdict() for choice in tiers.values()],
         "runs": runs,
         "comparison": _comparison(runs),
-        "candidates": [{"name": c.name, "format": c.details["format"],
+        "candidates": [{"name": c.name, "format": c.details["format"], "cut": c.details["cut"],
                         "input_size": c.details["input_size"], "ap50": c.ap50, "latency_ms": c.latency_ms,
                         "gflops": c.details["gflops"]} for c in candidates],
         "pareto_front": [c.name for c in pareto_front(candidates)],

@@ -88,9 +88,8 @@ def plot_front(candidates: Sequence[Candidate], front: Sequence[Candidate], tier
 def lever_breakdown(choice: TierChoice, baseline: Candidate, by_name: Mapping[str, Candidate]) -> dict[str, float]:
     """Speed-up of a tier split into pruning (native size, fp32), input size, precision: measured factors."""
     details = choice.candidate.details
-    pruned = by_name.get(f"{details['criterion']}/iter{details['iteration']:02d}")
-    resized_name = choice.candidate.name.rsplit("_", 1)[0] if details["format"] != "fp32" else None
-    resized = by_name.get(resized_name) if resized_name else choice.candidate
+    pruned = by_name.get(f"{details['criterion']}/{details['native']}")
+    resized = by_name.get(f"{details['criterion']}/{details['resized']}")
     result = {}
     if pruned is not None:
         result["pruning"] = baseline.latency_ms / pruned.latency_ms
@@ -139,6 +138,9 @@ def markdown(summary: dict[str, Any]) -> str:
     for c in summary["candidates"]:
         lines.append(f"| {c['name']} | {c['format']} | {c['input_size'][0]}x{c['input_size'][1]} | "
                      f"{c['ap50']:.3f} | {c['latency_ms']:.2f} |")
+    if any(c["cut"] for c in summary["candidates"]):
+        lines += ["", "`_cut`: the iteration's cut before its finetune (`--keep-best` kept a later epoch at the "
+                  "model's own size; the cut competes at every size)."]
     lines += ["", "Plots: ap_vs_flops.png, ap_vs_latency.png, pareto.png, channels.png.", ""]
     return "\n".join(lines)
 

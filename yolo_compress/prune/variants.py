@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +34,29 @@ PRECISIONS = ("int8", "int8-minmax", "int8-s8", "int8-entropy", "int8-dynamic", 
 @dataclass(frozen=True)
 class VariantSpec:
     """Which variant of which iteration: `size` (H, W) None = the model's own; `precision` 'fp32' or one of
-    PRECISIONS."""
+    PRECISIONS; `cut` = made from the iteration's cut before its finetune (pruned.pt), not its model."""
 
     iteration: int
     size: tuple[int, int] | None = None
     precision: str = "fp32"
+    cut: bool = False
 
     @property
     def name(self) -> str:
+        cut = "_cut" if self.cut else ""
         size = f"_{self.size[0]}x{self.size[1]}" if self.size else ""
         precision = "" if self.precision == "fp32" else f"_{self.precision}"
-        return f"iter{self.iteration:02d}{size}{precision}"
+        return f"iter{self.iteration:02d}{cut}{size}{precision}"
+
+    @property
+    def native(self) -> VariantSpec:
+        """The same model at its own size in fp32: what the pruning lever of this variant is measured on."""
+        return replace(self, size=None, precision="fp32")
+
+    @property
+    def fp32(self) -> VariantSpec:
+        """The same model at the same size in fp32: what the precision lever is measured against."""
+        return replace(self, precision="fp32")
 
 
 def _quantizer(precision: str, calibration: Sequence[np.ndarray]) -> Callable[[Path, Path], Path]:
@@ -67,16 +79,23 @@ def build_variant(spec: VariantSpec, run_dir: Path, out_dir: Path, names: list[s
     path = out_dir / f"{spec.name}.onnx"
     if path.is_file():
         return path
-    folder = run_dir / f"iter_{spec.iteration:02d}"
-    fp32 = folder / "model.onnx"
-    if spec.size is not None:
-        model = load_checkpoint(folder / "model.pt").model.at_input_size(*spec.size)
-        fp32 = out_dir / f"{VariantSpec(spec.iteration, spec.size).name}.onnx"
-        if not fp32.is_file():
-            export_onnx(model, names, fp32, resize=resize, metadata={"iteration": spec.iteration})
+    fp32 = _fp32_onnx(spec.fp32, run_dir, out_dir, names, resize)
     if spec.precision == "fp32":
         return fp32
     return _quantizer(spec.precision, calibration)(fp32, path)
+
+
+def _fp32_onnx(spec: VariantSpec, run_dir: Path, out_dir: Path, names: list[str], resize: str) -> Path:
+    folder = run_dir / f"iter_{spec.iteration:02d}"
+    if spec == spec.native and not spec.cut:
+        return folder / "model.onnx"  # the schedule exported it
+    path = out_dir / f"{spec.name}.onnx"
+    if not path.is_file():
+        model = load_checkpoint(folder / ("pruned.pt" if spec.cut else "model.pt")).model
+        if spec.size is not None:
+            model = model.at_input_size(*spec.size)
+        export_onnx(model, names, path, resize=resize, metadata={"iteration": spec.iteration, "cut": int(spec.cut)})
+    return path
 
 
 def measure_variant(spec: VariantSpec, run_dir: Path, out_dir: Path, names: list[str], resize: str,
