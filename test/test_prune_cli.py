@@ -178,3 +178,54 @@ def test_compare_runs_each_criterion_from_one_start_candidate(tmp_path):
     names = [c["name"] for c in report["candidates"]]
     assert "taylor/iter00" in names and not any(name.startswith("l1/iter00") for name in names)
     assert {"taylor/iter01", "l1/iter01"} <= set(names)
+
+
+@pytest.fixture(scope="module")
+def shallow(tmp_path_factory) -> Path:
+    """A second run on the same validation set: one step to 60% of the FLOPs, no lower sizes."""
+    out = tmp_path_factory.mktemp("shallow")
+    _finish(_prune(out, "--iterations", "1", "--target-flops", "0.6"))
+    return out
+
+
+def _pick_tiers(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "tools" / "pick_tiers.py"), *args], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_pick_tiers_picks_from_every_run_against_the_first_start(straight, shallow, tmp_path):
+    done = _pick_tiers(str(straight), str(shallow), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    names = {c["name"] for c in report["candidates"]}
+    for run in (straight, shallow):
+        own = json.loads((run / "report.json").read_text())["candidates"]
+        assert {f"{run.name}/{c['name']}" for c in own} <= names
+    assert len(names) == len(report["candidates"])  # one entry per candidate of each run
+    assert report["baseline"]["candidate"] == f"{straight.name}/taylor/iter00"
+    assert report["sources"] == [str(straight), str(shallow)]
+    by_name = {c["name"]: c for c in report["candidates"]}
+    tiers = load_tiers(tmp_path / "tiers.yaml")
+    for tier, spec in tiers.tiers.items():
+        chosen = by_name[report["tiers"][tier]["candidate"]]
+        assert spec.model.read_bytes() == (tmp_path / chosen["onnx"]).read_bytes()
+        assert spec.ap50 == round(chosen["ap50"], 4)
+    assert set(report["tiers"]["accurate"]) >= {"levers", "speedup", "ap_ratio"}
+    assert "Candidates from the prune runs" in (tmp_path / "report.md").read_text()
+    assert set(report["tests"]["synthetic:6:3"]) == {"start", "fast", "medium", "accurate"}
+
+
+def test_pick_tiers_refuses_runs_it_cannot_compare(straight, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    summary = json.loads((straight / "report.json").read_text())
+    (other / "report.json").write_text(json.dumps({**summary, "data": {**summary["data"], "val": "synthetic:8:2"}}))
+    done = _pick_tiers(str(straight), str(other), "--out", str(tmp_path / "out"))
+    assert done.returncode == 1 and "validated on other sets" in done.stderr and "(val differ)" in done.stderr
+    del summary["data"]
+    (other / "report.json").write_text(json.dumps(summary))
+    done = _pick_tiers(str(straight), str(other), "--out", str(tmp_path / "out"))
+    assert done.returncode == 1 and "older tools/prune.py (no data)" in done.stderr and "--resume" in done.stderr
+    done = _pick_tiers(str(straight), str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
+    assert done.returncode == 1 and "report.json: not found" in done.stderr
+    assert not (tmp_path / "out").exists()

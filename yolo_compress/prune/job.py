@@ -9,7 +9,7 @@ resumable folder, like every later stage.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,8 @@ class PruneJob:
     drop_blocks: str | None = None  # --drop-blocks: a count or block names (depth.choose_blocks)
 
 
-def _frames(dataset: DetectionDataset, count: int) -> list[np.ndarray]:
+def sample_frames(dataset: DetectionDataset, count: int) -> list[np.ndarray]:
+    """`count` frames spread evenly over `dataset` (latency and int8 calibration frames)."""
     step = max(1, len(dataset) // max(count, 1))
     return [dataset[i].load_image() for i in range(0, len(dataset), step)][:count]
 
@@ -88,6 +89,11 @@ def prepared_model(job: PruneJob, train: DetectionDataset, val: DetectionDataset
     return load_checkpoint(folder / "done.pt").model, names
 
 
+def data_record(job: PruneJob) -> dict[str, Any]:
+    """What report.json says the sets were: runs validated on the same sets can pick tiers together."""
+    return {**asdict(job.data), "classes": job.classes, "latency_frames": job.latency_frames}
+
+
 def run_job(job: PruneJob) -> dict[str, Any]:
     """Run (or resume) the whole job; returns the report summary."""
     d = job.data
@@ -102,6 +108,6 @@ def run_job(job: PruneJob) -> dict[str, Any]:
         log.info("depth cut first: residual blocks %s", ", ".join(blocks))
         pipeline = replace(pipeline, schedule=replace(pipeline.schedule, drop_blocks=blocks))
     tests = {spec: load_dataset(spec, job.classes) for spec in d.tests}
-    data = PipelineData(names, train, val, _frames(val, job.latency_frames), _frames(train, job.calibration_frames),
-                        tests)
+    data = PipelineData(names, train, val, sample_frames(val, job.latency_frames),
+                        sample_frames(train, job.calibration_frames), tests, data_record(job))
     return run_pipeline(model, data, pipeline, job.out, job.progress)

@@ -15,7 +15,7 @@ import os
 import platform
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from yolo_compress.data.detector_eval import evaluate_detector
 from yolo_compress.models.atomic import atomic_path, write_json
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.prune import report
-from yolo_compress.prune.measure import AP_CONF
+from yolo_compress.prune.measure import AP_CONF, MeasureSettings
 from yolo_compress.prune.schedule import PruneRun, ScheduleConfig
 from yolo_compress.prune.tiers import Candidate, TierChoice, pareto_front, select_tiers
 from yolo_compress.prune.variants import VariantSpec, measure_variant
@@ -54,6 +54,7 @@ class PipelineData:
     frames: Sequence[np.ndarray]  # latency frames (real camera frames where available)
     calibration: Sequence[np.ndarray]  # int8 calibration frames
     tests: Mapping[str, DetectionDataset] = field(default_factory=dict)  # extra sets the tiers are scored on
+    spec: Mapping[str, Any] = field(default_factory=dict)  # what the sets are (report.json: runs are compared by it)
 
 
 # Calls per candidate in the final side-by-side timing, in rounds of 10: with 3 rounds two copies of one
@@ -71,7 +72,8 @@ def run_pipeline(start: Darknet, data: PipelineData, config: PipelineConfig, out
         run = PruneRun(out_dir / "runs" / criterion, data.names, data.train, data.val, data.frames, schedule,
                        progress)
         runs[criterion] = run.run(copy.deepcopy(start))
-    candidates = _remeasured(_candidates(runs, config, data, out_dir), data, config)
+    settings = config.schedule.measure
+    candidates = retime(_candidates(runs, config, data, out_dir), data.frames, settings)
     by_name = {c.name: c for c in candidates}
     first = config.criteria[0]
     for criterion, records in runs.items():  # the logs and plots show the side-by-side latencies too
@@ -80,10 +82,13 @@ def run_pipeline(start: Darknet, data: PipelineData, config: PipelineConfig, out
             record["latency_ms"] = by_name[f"{criterion if k else first}/iter{k:02d}"].latency_ms
     baseline = by_name[f"{first}/iter00"]
     tiers = select_tiers(candidates, baseline)
-    _write_models(tiers, config, out_dir)
-    summary = _summary(runs, candidates, baseline, tiers)
-    summary["tests"] = _tests(tiers, baseline, data, config)
-    _write_reports(summary, runs, candidates, tiers, out_dir)
+    write_models(tiers, settings, out_dir)
+    summary = tier_summary(candidates, baseline, tiers, out_dir, settings, data.names, data.spec, data.tests)
+    summary |= {"runs": runs, "comparison": _comparison(runs)}
+    write_summary(summary, candidates, tiers, out_dir)
+    report.plot_ap_vs(runs, "gflops", "GFLOPs", out_dir / "ap_vs_flops.png")
+    report.plot_ap_vs(runs, "latency_ms", "ORT latency (ms)", out_dir / "ap_vs_latency.png")
+    report.plot_channels(runs, out_dir / "channels.png")
     return summary
 
 
@@ -128,26 +133,23 @@ def _variant_specs(k: int, record: Mapping[str, Any], config: PipelineConfig) ->
     return [spec for spec in specs if spec != VariantSpec(k)]  # the iteration itself is already a candidate
 
 
-def _remeasured(candidates: list[Candidate], data: PipelineData, config: PipelineConfig) -> list[Candidate]:
+def retime(candidates: Sequence[Candidate], frames: Sequence[np.ndarray], settings: MeasureSettings) -> list[Candidate]:
     """Every candidate's latency measured again, all side by side in one pass: the figures tiers are picked by."""
-    settings = config.schedule.measure
     detectors = {c.name: Detector(c.details["onnx"], conf_threshold=settings.conf_threshold,
                                   iou_threshold=settings.iou_threshold, intra_op_threads=settings.threads)
                  for c in candidates}
-    speeds = measure_side_by_side(detectors, data.frames, max(settings.speed_runs, RETIME_RUNS),
-                                  settings.speed_warmup)
+    speeds = measure_side_by_side(detectors, frames, max(settings.speed_runs, RETIME_RUNS), settings.speed_warmup)
     return [Candidate(c.name, c.ap50, speeds[c.name].total_ms,
                       {**c.details, "latency_ms": speeds[c.name].total_ms, "speed": speeds[c.name].to_dict()})
             for c in candidates]
 
 
-def _tests(tiers: dict[str, TierChoice], baseline: Candidate, data: PipelineData,
-           config: PipelineConfig) -> dict[str, dict[str, dict[str, float]]]:
+def score_tests(tiers: dict[str, TierChoice], baseline: Candidate, tests: Mapping[str, DetectionDataset],
+                settings: MeasureSettings) -> dict[str, dict[str, dict[str, float]]]:
     """AP50 and AP50:95 of the start model and of each tier on every test set: {set: {model: metrics}}."""
-    settings = config.schedule.measure
     models = {"start": baseline, **{tier: choice.candidate for tier, choice in tiers.items()}}
     found: dict[str, dict[str, dict[str, float]]] = {}
-    for name, dataset in data.tests.items():
+    for name, dataset in tests.items():
         found[name] = {}
         for label, candidate in models.items():
             detector = Detector(candidate.details["onnx"], conf_threshold=AP_CONF,
@@ -158,7 +160,8 @@ def _tests(tiers: dict[str, TierChoice], baseline: Candidate, data: PipelineData
     return found
 
 
-def _write_models(tiers: dict[str, TierChoice], config: PipelineConfig, out_dir: Path) -> None:
+def write_models(tiers: dict[str, TierChoice], settings: MeasureSettings, out_dir: Path) -> None:
+    """models/{tier}.onnx and tiers.yaml, the node's tiers file."""
     models = out_dir / "models"
     specs = {}
     for tier, choice in tiers.items():
@@ -167,8 +170,8 @@ def _write_models(tiers: dict[str, TierChoice], config: PipelineConfig, out_dir:
         with atomic_path(target) as tmp:
             shutil.copyfile(details["onnx"], tmp)
         specs[tier] = TierSpec(
-            name=tier, model=target, conf_threshold=config.schedule.measure.conf_threshold,
-            iou_threshold=config.schedule.measure.iou_threshold, ap50=round(details["ap50"], 4),
+            name=tier, model=target, conf_threshold=settings.conf_threshold,
+            iou_threshold=settings.iou_threshold, ap50=round(details["ap50"], 4),
             ap50_95=round(details["ap50_95"], 4), gflops=round(details["gflops"], 4), params=details["params"],
             latency_ms=round(details["latency_ms"], 3), input_size=tuple(details["input_size"]),
             size_mb=round(details["size_mb"], 3),
@@ -197,28 +200,34 @@ def _comparison(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _summary(runs, candidates, baseline, tiers) -> dict[str, Any]:
-    """report.json: the tiers and every candidate with the side-by-side latencies; the runs as logged."""
+# What report.json keeps of every candidate: enough to pick tiers again across runs (tools/pick_tiers.py).
+CANDIDATE_FIELDS = ("ap50", "ap50_95", "precision", "recall", "f1", "latency_ms", "gflops", "params", "size_mb",
+                    "input_size", "format", "provider", "criterion", "cut", "native", "resized")
+
+
+def tier_summary(candidates: Sequence[Candidate], baseline: Candidate, tiers: dict[str, TierChoice], out_dir: Path,
+                 settings: MeasureSettings, names: Sequence[str], spec: Mapping[str, Any],
+                 tests: Mapping[str, DetectionDataset]) -> dict[str, Any]:
+    """report.json without the runs: the tiers, what the sets were, every candidate with the side-by-side
+    latencies (ONNX paths relative to out_dir), the front, and the tiers scored on the test sets."""
     by_name = {c.name: c for c in candidates}
     return {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, provider {baseline.details['provider']}",
-        "baseline": {key: baseline.details[key] for key in ("ap50", "ap50_95", "latency_ms", "gflops", "params",
-                                                          "size_mb")},
+        "baseline": {"candidate": baseline.name, **{key: baseline.details[key] for key in
+                                                    ("ap50", "ap50_95", "latency_ms", "gflops", "params", "size_mb")}},
         "tiers": {name: _tier_summary(choice, baseline, by_name) for name, choice in tiers.items()},
         "verdicts": [choice.verdict() for choice in tiers.values()],
-        "runs": runs,
-        "comparison": _comparison(runs),
-        "candidates": [{"name": c.name, "format": c.details["format"], "cut": c.details["cut"],
-                        "input_size": c.details["input_size"], "ap50": c.ap50, "latency_ms": c.latency_ms,
-                        "gflops": c.details["gflops"]} for c in candidates],
+        "data": dict(spec), "names": list(names), "measure": asdict(settings),
+        "candidates": [{"name": c.name, "onnx": os.path.relpath(c.details["onnx"], out_dir),
+                        **{key: c.details[key] for key in CANDIDATE_FIELDS}} for c in candidates],
         "pareto_front": [c.name for c in pareto_front(candidates)],
+        "tests": score_tests(tiers, baseline, tests, settings),
     }
 
 
-def _write_reports(summary, runs, candidates, tiers, out_dir: Path) -> None:
+def write_summary(summary: Mapping[str, Any], candidates: Sequence[Candidate], tiers: dict[str, TierChoice],
+                  out_dir: Path) -> None:
+    """report.json, report.md and pareto.png."""
     write_json(out_dir / "report.json", summary)
     report.write_text(out_dir / "report.md", report.markdown(summary))
-    report.plot_ap_vs(runs, "gflops", "GFLOPs", out_dir / "ap_vs_flops.png")
-    report.plot_ap_vs(runs, "latency_ms", "ORT latency (ms)", out_dir / "ap_vs_latency.png")
-    report.plot_channels(runs, out_dir / "channels.png")
     report.plot_front(candidates, pareto_front(candidates), tiers, out_dir / "pareto.png")

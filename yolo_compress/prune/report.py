@@ -114,7 +114,10 @@ def markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {name} | {tier['candidate']} | {tier['ap50']:.3f} | {tier['ap50_95']:.3f} | "
                      f"{tier['latency_ms']:.2f} | {tier['speedup']:.2f}x | {100 * tier['ap_ratio']:.1f}% | "
                      f"{tier['gflops']:.3f} | {tier['params'] / 1e6:.3f} | {tier['size_mb']:.2f} | {levers} |")
-    for criterion, records in summary["runs"].items():
+    if summary.get("sources"):
+        lines += ["", "Candidates from the prune runs " + ", ".join(f"`{src}`" for src in summary["sources"])
+                  + f"; speed-ups and AP ratios against the first one's start model ({base['candidate']})."]
+    for criterion, records in summary.get("runs", {}).items():
         lines += ["", f"## Iterations: {criterion}", "",
                   "| iteration | AP50 | AP50:95 | GFLOPs | conv FLOPs ratio | params (M) | ms | channels removed |",
                   "|---|---|---|---|---|---|---|---|"]
@@ -141,7 +144,8 @@ def markdown(summary: dict[str, Any]) -> str:
     if any(c["cut"] for c in summary["candidates"]):
         lines += ["", "`_cut`: the iteration's cut before its finetune (`--keep-best` kept a later epoch at the "
                   "model's own size; the cut competes at every size)."]
-    lines += ["", "Plots: ap_vs_flops.png, ap_vs_latency.png, pareto.png, channels.png.", ""]
+    plots = "ap_vs_flops.png, ap_vs_latency.png, pareto.png, channels.png" if summary.get("runs") else "pareto.png"
+    lines += ["", f"Plots: {plots}.", ""]
     return "\n".join(lines)
 
 
