@@ -80,10 +80,10 @@ def pick_across_runs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> dic
     spec, settings = first["data"], MeasureSettings(**first["measure"])
     _, val = train_val_sets(spec["data"], spec["val"], spec["val_from"], spec["val_fraction"], spec["split_seed"],
                             spec["classes"])
-    candidates = [c for label, d in zip(run_labels(run_dirs), run_dirs, strict=True)
-                  for c in run_candidates(label, d, reports[d])]
+    labels = run_labels(run_dirs)
+    candidates = [c for label, d in zip(labels, run_dirs, strict=True) for c in run_candidates(label, d, reports[d])]
     candidates = retime(candidates, sample_frames(val, spec["latency_frames"]), settings)
-    baseline = next(c for c in candidates if c.name == f"{run_labels(run_dirs)[0]}/{first['baseline']['candidate']}")
+    baseline = {c.name: c for c in candidates}[f"{labels[0]}/{first['baseline']['candidate']}"]
     tiers = select_tiers(candidates, baseline)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_models(tiers, settings, out_dir)
