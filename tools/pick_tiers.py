@@ -22,6 +22,7 @@ import _bootstrap  # noqa: F401  (before yolo_compress: makes a checkout importa
 
 # isort: split
 from yolo_compress.prune.merge import pick_across_runs
+from yolo_compress.prune.report import run_tool
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,14 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    try:
-        summary = pick_across_runs(args.runs, args.out)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print("\n".join(summary["verdicts"]))
-    print(f"tiers: {args.out / 'tiers.yaml'}; report: {args.out / 'report.md'}")
-    return 0
+    return run_tool(lambda: pick_across_runs(args.runs, args.out), args.out)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from yolo_compress.prune.importance import CRITERIA
 from yolo_compress.prune.job import DataSpec, ModelSpec, PruneJob, run_job
 from yolo_compress.prune.measure import MeasureSettings
 from yolo_compress.prune.pipeline import PipelineConfig
+from yolo_compress.prune.report import run_tool
 from yolo_compress.prune.schedule import ScheduleConfig
 from yolo_compress.prune.sensitivity import load_sensitivity
 from yolo_compress.prune.variants import PRECISIONS
@@ -183,14 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.out} already holds a run: add --resume to continue it, or choose another --out",
               file=sys.stderr)
         return 2
-    try:
-        summary = run_job(build_job(args))
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print("\n".join(summary["verdicts"]))
-    print(f"tiers: {args.out / 'tiers.yaml'}; report: {args.out / 'report.md'}")
-    return 0
+    return run_tool(lambda: run_job(build_job(args)), args.out)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ the same run, so the factors multiply to the tier's speed-up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,18 @@ def lever_breakdown(choice: TierChoice, baseline: Candidate, by_name: Mapping[st
             result["input_size"] = pruned.latency_ms / resized.latency_ms
             result["precision"] = resized.latency_ms / choice.candidate.latency_ms
     return result
+
+
+def run_tool(work: Callable[[], Mapping[str, Any]], out_dir: Path) -> int:
+    """tools/prune.py's and tools/pick_tiers.py's ending: bad input is one `error:` line and exit code 1,
+    else each tier's verdict and where the files are."""
+    try:
+        summary = work()
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join([*summary["verdicts"], f"tiers: {out_dir / 'tiers.yaml'}; report: {out_dir / 'report.md'}"]))
+    return 0
 
 
 def markdown(summary: dict[str, Any]) -> str:
