@@ -87,8 +87,8 @@ def build_variant(spec: VariantSpec, run_dir: Path, out_dir: Path, names: list[s
 
 def _fp32_onnx(spec: VariantSpec, run_dir: Path, out_dir: Path, names: list[str], resize: str) -> Path:
     folder = run_dir / f"iter_{spec.iteration:02d}"
-    if spec == spec.native and not spec.cut:
-        return folder / "model.onnx"  # the schedule exported it
+    if spec == VariantSpec(spec.iteration):
+        return folder / "model.onnx"  # the iteration itself: the schedule exported it
     path = out_dir / f"{spec.name}.onnx"
     if not path.is_file():
         model = load_checkpoint(folder / ("pruned.pt" if spec.cut else "model.pt")).model
