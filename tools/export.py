@@ -16,6 +16,7 @@ import _bootstrap  # noqa: F401  (before yolo_compress: makes a checkout importa
 
 # isort: split
 from yolo_compress.export.onnx_export import RESIZE_MODES, ExportError, export_onnx
+from yolo_compress.models.pad import PAD_HELP, pad_multiple
 from yolo_compress.models.source import load_model_source
 from yolo_compress.runtime.contract import FRAMES_INPUT, IMAGES_INPUT
 
@@ -33,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--input", choices=[FRAMES_INPUT, IMAGES_INPUT], default=FRAMES_INPUT,
                         help="input form: frames = uint8 BGR [B,H,W,3], the camera's bytes, scaling in the graph "
                              "(default: the fastest on the robot); images = float32 RGB 0..1 [B,3,H,W]")
+    parser.add_argument("--pad-channels", type=pad_multiple, default="auto", help=PAD_HELP)
     parser.add_argument("--tier", help="tier name stored in the model metadata")
     parser.add_argument("--out", required=True, help="output .onnx path")
     return parser.parse_args(argv)
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         src = load_model_source(args.cfg, args.weights, args.checkpoint, args.names)
         resize = args.resize or src.metadata.get("resize", "stretch")
         extra = {"tier": args.tier} if args.tier else {}
-        report = export_onnx(src.model, src.names, args.out, resize=resize, metadata=extra, input_name=args.input)
+        report = export_onnx(src.model, src.names, args.out, resize=resize, metadata=extra, input_name=args.input,
+                             pad_to=args.pad_channels)
     except (OSError, ValueError, ExportError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1

@@ -28,6 +28,7 @@ import _bootstrap  # noqa: F401  (before yolo_compress: makes a checkout importa
 # isort: split
 from yolo_compress.data.augment import AugmentConfig
 from yolo_compress.data.specs import parse_sizes
+from yolo_compress.models.pad import PAD_HELP, pad_multiple
 from yolo_compress.prune.allocation import ROUND_TO
 from yolo_compress.prune.importance import CRITERIA
 from yolo_compress.prune.job import DataSpec, ModelSpec, PruneJob, run_job
@@ -115,6 +116,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "(percentile calibration; --precisions int8-minmax for the faster, less accurate one)")
     out.add_argument("--precisions", help=f"variants to add, comma-separated: {', '.join(PRECISIONS)}")
     out.add_argument("--calibration-frames", type=int, default=200, help="training frames int8 is calibrated on")
+    out.add_argument("--pad-channels", type=pad_multiple, default="auto", help=PAD_HELP)
     out.add_argument("--threads", type=int, help="ONNX Runtime threads for latency (default: ORT's)")
     out.add_argument("--conf", type=float, default=0.25, help="serving confidence threshold of the tiers")
     out.add_argument("--out", type=Path)
@@ -159,6 +161,7 @@ def build_job(args: argparse.Namespace) -> PruneJob:
         criterion=args.criterion, iterations=10 if args.iterations is None else args.iterations,
         step_amount=args.step,
         target_flops=target_flops, rule=args.rule, round_to=args.round_to, min_channels=args.min_channels,
+        pad_to=args.pad_channels,
         flops_weight=args.flops_weight, calibration_batches=args.calibration_batches, calibration_batch=args.batch,
         finetune=finetune,
         distill=args.teacher, keep_best=args.keep_best,

@@ -25,6 +25,7 @@ from yolo_compress.models.complexity import total_flops, total_params
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.decode import DecodedDarknet
 from yolo_compress.models.fuse import fuse_conv_bn
+from yolo_compress.models.pad import pad_channels
 from yolo_compress.runtime.contract import FRAMES_INPUT, IMAGES_INPUT, OUTPUT_NAMES
 
 log = logging.getLogger(__name__)
@@ -67,23 +68,27 @@ def export_onnx(
     resize: str = "stretch",
     metadata: Mapping[str, object] | None = None,
     input_name: str = FRAMES_INPUT,
+    pad_to: int = 1,
 ) -> ExportReport:
     """Fuse, decode-wrap and export `model`; write it atomically and verify it with ONNX Runtime on random
     inputs. `input_name` is the contract's input form: `frames` (uint8 BGR pixels, the default: the robot's
-    fastest path, see frame_input) or `images` (float RGB planes). Raises ExportError when the graph
-    fails onnx.checker or the outputs disagree."""
+    fastest path, see frame_input) or `images` (float RGB planes). `pad_to` > 1 pads channel counts to
+    multiples of it with zero filters (models/pad.py: the same boxes in the runtime's blocked layout); the
+    verification compares against the unpadded model. Raises ExportError when the graph fails
+    onnx.checker or the outputs disagree."""
     if input_name not in (FRAMES_INPUT, IMAGES_INPUT):
         raise ValueError(f"input_name must be {FRAMES_INPUT!r} or {IMAGES_INPUT!r}, got {input_name!r}")
     _check_names(model, names)
     if resize not in RESIZE_MODES:
         raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
     out = Path(out)
-    wrapped = DecodedDarknet(fuse_conv_bn(model)).eval()
+    fused = fuse_conv_bn(model)
+    wrapped = DecodedDarknet(fused).eval()
     height, width = model.input_size
-    proto = _trace(wrapped, height, width)
+    proto = _trace(DecodedDarknet(pad_channels(fused, pad_to)).eval(), height, width)
     if input_name == FRAMES_INPUT:
         proto = take_frames(proto)
-    props = contract_metadata(model, names, resize, metadata)
+    props = contract_metadata(model, names, resize, {"pad_channels": str(pad_to), **(metadata or {})})
     onnx.helper.set_model_props(proto, props)
     try:
         onnx.checker.check_model(proto, full_check=True)

@@ -114,7 +114,7 @@ def _candidates(runs: dict[str, list[dict[str, Any]]], config: PipelineConfig, d
             found.append(_candidate(VariantSpec(k), criterion, {**record, "format": "fp32"}))
             for spec in _variant_specs(k, record, config):
                 measured = measure_variant(spec, run_dir, variant_dir, data.names, resize, data.val, data.frames,
-                                           data.calibration, config.schedule.measure)
+                                           data.calibration, config.schedule.measure, pad_to=config.schedule.pad_to)
                 found.append(_candidate(spec, criterion, measured))
     return found
 

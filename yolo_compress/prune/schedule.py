@@ -72,6 +72,7 @@ class ScheduleConfig:
     rule: str = "uniform"
     round_to: int = ROUND_TO
     min_channels: int = 8
+    pad_to: int = 1  # exported ONNX channels padded to multiples of this (models/pad.py), the ONNX only
     flops_weight: float = 0.0
     calibration_batches: int = 8
     calibration_batch: int = 8
@@ -285,7 +286,8 @@ class PruneRun:
         folder = iteration_dir(self.out_dir, k)
         save_checkpoint(folder / "model.pt", model, self.names, {"iteration": k, "criterion": self.config.criterion})
         onnx_path = export_onnx(model, self.names, folder / "model.onnx", resize=self.config.finetune.resize,
-                                metadata={"iteration": k, "criterion": self.config.criterion}).path
+                                metadata={"iteration": k, "criterion": self.config.criterion},
+                                pad_to=self.config.pad_to).path
         measured = measure_onnx(onnx_path, self.val, self.frames, self.config.measure)
         record = {"iteration": k, "criterion": self.config.criterion, **measured,
                   "conv_flops_ratio": conv_flops(model) / flops0, "widths": widths, **extra}

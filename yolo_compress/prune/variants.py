@@ -1,8 +1,9 @@
 """More candidates from each pruned model: a lower input size, int8 or fp16, each measured like the rest.
 
 Latency of these small models flattens out as channels go (a floor of memory traffic and per-layer
-overhead), so a lower input resolution is the other lever; int8 static QDQ is the lever on VNNI CPUs and
-GPUs (on this CPU without VNNI it is slower: the report says so instead of hiding it). Each variant is a
+overhead), so a lower input resolution is the other lever; int8 static QDQ is the lever on GPUs and some
+CPUs (on the 2-core development machine it is slower, with VNNI or without: the report says so instead of
+hiding it). Each variant is a
 file plus its measurement JSON; an existing measurement is reused, so a resumed run redoes nothing.
 """
 
@@ -74,18 +75,18 @@ def _quantizer(precision: str, calibration: Sequence[np.ndarray]) -> Callable[[P
 
 
 def build_variant(spec: VariantSpec, run_dir: Path, out_dir: Path, names: list[str], resize: str,
-                  calibration: Sequence[np.ndarray]) -> Path:
+                  calibration: Sequence[np.ndarray], *, pad_to: int = 1) -> Path:
     """The ONNX file of `spec` in `out_dir` (made from the iteration's checkpoint if missing)."""
     path = out_dir / f"{spec.name}.onnx"
     if path.is_file():
         return path
-    fp32 = _fp32_onnx(spec.fp32, run_dir, out_dir, names, resize)
+    fp32 = _fp32_onnx(spec.fp32, run_dir, out_dir, names, resize, pad_to)
     if spec.precision == "fp32":
         return fp32
     return _quantizer(spec.precision, calibration)(fp32, path)
 
 
-def _fp32_onnx(spec: VariantSpec, run_dir: Path, out_dir: Path, names: list[str], resize: str) -> Path:
+def _fp32_onnx(spec: VariantSpec, run_dir: Path, out_dir: Path, names: list[str], resize: str, pad_to: int) -> Path:
     folder = run_dir / f"iter_{spec.iteration:02d}"
     if spec == VariantSpec(spec.iteration):
         return folder / "model.onnx"  # the iteration itself: the schedule exported it
@@ -94,18 +95,19 @@ def _fp32_onnx(spec: VariantSpec, run_dir: Path, out_dir: Path, names: list[str]
         model = load_checkpoint(folder / ("pruned.pt" if spec.cut else "model.pt")).model
         if spec.size is not None:
             model = model.at_input_size(*spec.size)
-        export_onnx(model, names, path, resize=resize, metadata={"iteration": spec.iteration, "cut": int(spec.cut)})
+        export_onnx(model, names, path, resize=resize, metadata={"iteration": spec.iteration, "cut": int(spec.cut)},
+                    pad_to=pad_to)
     return path
 
 
 def measure_variant(spec: VariantSpec, run_dir: Path, out_dir: Path, names: list[str], resize: str,
                     val: DetectionDataset, frames: Sequence[np.ndarray], calibration: Sequence[np.ndarray],
-                    settings: MeasureSettings) -> dict[str, Any]:
+                    settings: MeasureSettings, *, pad_to: int = 1) -> dict[str, Any]:
     """The variant's measurement (cached in out_dir/NAME.json), with its spec."""
     cache = out_dir / f"{spec.name}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
-    path = build_variant(spec, run_dir, out_dir, names, resize, calibration)
+    path = build_variant(spec, run_dir, out_dir, names, resize, calibration, pad_to=pad_to)
     record = {"name": spec.name, "iteration": spec.iteration, "format": spec.precision,
               **measure_onnx(path, val, frames, settings)}
     write_json(cache, record)
