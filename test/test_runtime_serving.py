@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from yolo_compress.runtime.contract import ContractError
+from yolo_compress.runtime.providers import SPIN_US
 from yolo_compress.runtime.serving import ServeSettings, measure_tiers, open_model, open_tier
 from yolo_compress.runtime.tiers import TiersError, load_tiers
 
@@ -44,13 +45,22 @@ def test_settings_are_all_or_nothing(tiers):
     assert served.detector.conf_threshold == 0.9
 
 
-def test_served_sessions_sleep_between_frames_unless_asked_to_spin(tiers):
-    key = "session.intra_op.allow_spinning"
-    quiet = open_tier(tiers, "fast", ServeSettings()).detector._session.get_session_options()
-    assert quiet.get_session_config_entry(key) == "0"
-    spinning = open_tier(tiers, "fast", ServeSettings(spin_threads=True)).detector._session.get_session_options()
-    with pytest.raises(RuntimeError, match=key):  # no entry: ONNX Runtime's default, spinning
-        spinning.get_session_config_entry(key)
+def _session_entry(tiers, settings: ServeSettings, key: str) -> str | None:
+    options = open_tier(tiers, "fast", settings).detector._session.get_session_options()
+    try:
+        return options.get_session_config_entry(key)
+    except RuntimeError:  # no entry: ONNX Runtime's default
+        return None
+
+
+def test_served_sessions_spin_briefly_then_sleep_unless_told_otherwise(tiers):
+    bound, off = "session.intra_op.spin_duration_us", "session.intra_op.allow_spinning"
+    assert _session_entry(tiers, ServeSettings(), bound) == str(SPIN_US)
+    assert _session_entry(tiers, ServeSettings(), off) is None
+    assert _session_entry(tiers, ServeSettings(spin_us=0), off) == "0"
+    assert _session_entry(tiers, ServeSettings(spin_us=None), bound) is None  # ORT's own unbounded spin
+    with pytest.raises(ValueError, match="spin_us must be >= 0"):
+        open_tier(tiers, "fast", ServeSettings(spin_us=-5))
 
 
 def test_an_explicit_model_is_served_under_its_own_name(tiers):

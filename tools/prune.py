@@ -82,8 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="uniform: every group loses the same share (default); global: one threshold on the "
                        "per-layer normalized scores, which on yolo-fastest-1.1-xl cut the wide late layers by "
                        "71%% in one step for 18%% fewer FLOPs and lost the model (BENCHMARKS.md)")
-    sched.add_argument("--round-to", type=int, default=ROUND_TO, help="every pruned group keeps a "
-                       "multiple of this (default %(default)s; 16 on AVX-512 CPUs, ONNX Runtime's block there)")
+    sched.add_argument("--round-to", type=int, help="every pruned group keeps a multiple of this (default: the "
+                       f"--pad-channels multiple, at least {ROUND_TO}: a width between two multiples of the padding "
+                       "is padded up at export, so it would lose channels and save no time)")
     sched.add_argument("--min-channels", type=int, default=8)
     sched.add_argument("--flops-weight", type=float, default=0.0, help="FLOPs regularization of the scores "
                        "(0: off; e.g. 0.1 favours cutting expensive layers)")
@@ -160,7 +161,8 @@ def build_job(args: argparse.Namespace) -> PruneJob:
     schedule = ScheduleConfig(
         criterion=args.criterion, iterations=10 if args.iterations is None else args.iterations,
         step_amount=args.step,
-        target_flops=target_flops, rule=args.rule, round_to=args.round_to, min_channels=args.min_channels,
+        target_flops=target_flops, rule=args.rule, round_to=args.round_to or max(ROUND_TO, args.pad_channels),
+        min_channels=args.min_channels,
         pad_to=args.pad_channels,
         flops_weight=args.flops_weight, calibration_batches=args.calibration_batches, calibration_batch=args.batch,
         finetune=finetune,

@@ -157,7 +157,7 @@ class DetectorNode(Node):
         """Everything that can fail runs before any state changes; `_settings` is replaced last."""
         if {"tier", "tiers_file"} & changes.keys() and new.model:
             raise ValueError(f"model is set ({new.model}) and overrides tier: set model to '' to serve tiers")
-        reload = {"tier", "tiers_file", "model", "providers", "ort_spinning"} & changes.keys()
+        reload = {"tier", "tiers_file", "model", "providers", "ort_spin_us"} & changes.keys()
         auto_restart = "target_hz" in changes and new.tier == AUTO and not new.model and self._auto is None
         if reload or auto_restart:
             selected = self._select(new)

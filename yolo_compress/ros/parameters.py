@@ -15,6 +15,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from yolo_compress.runtime.providers import SPIN_US
 from yolo_compress.runtime.serving import ServeSettings
 
 AUTO = "auto"
@@ -46,10 +47,10 @@ PARAMETERS = (
     ParamDef("model", "", "a contract .onnx file to serve instead of a tier (overrides tier while set)"),
     ParamDef("providers", Parameter.Type.STRING_ARRAY, "ONNX Runtime execution providers in order of preference, "
              "e.g. [tensorrt, cuda, cpu]; unset = the fastest this build has"),
-    ParamDef("ort_spinning", False, "let ONNX Runtime's CPU threads spin between frames (ORT's default): "
-             "faster at saturation in 4 of 6 runs here, slower in 2, but behind a 30 Hz camera the spin burned "
-             "38-40 ms of CPU per frame "
-             "against 7.7-10.1 ms sleeping (2 cores), time the robot's other nodes need"),
+    ParamDef("ort_spin_us", SPIN_US, "microseconds ONNX Runtime's idle CPU threads spin before they sleep: "
+             "long enough to bridge a run's gaps between ops (0 = never spin: inference 1.4-1.7x slower here), "
+             "short of a frame period (-1 = ORT's default, spin on between frames: 37 ms of CPU per 33 ms "
+             "frame at 30 Hz on 2 cores, time the robot's other nodes need)", (-1, 1_000_000)),
     ParamDef("conf_threshold", -1.0, "confidence threshold; negative = the tier's (tiers_file, else 0.25)",
              (-1.0, 1.0)),
     ParamDef("iou_threshold", -1.0, "NMS IoU threshold; negative = the tier's (tiers_file, else 0.45)", (-1.0, 1.0)),
@@ -70,7 +71,7 @@ class DetectorSettings:
     tiers_file: str
     model: str
     providers: tuple[str, ...]
-    ort_spinning: bool
+    ort_spin_us: int
     conf_threshold: float
     iou_threshold: float
     classes: tuple[str, ...]
@@ -87,7 +88,7 @@ class DetectorSettings:
             tiers_file=str(values["tiers_file"]).strip(),
             model=str(values["model"]).strip(),
             providers=tuple(str(v) for v in values["providers"] or ()),
-            ort_spinning=bool(values["ort_spinning"]),
+            ort_spin_us=int(values["ort_spin_us"]),
             conf_threshold=float(values["conf_threshold"]),
             iou_threshold=float(values["iou_threshold"]),
             classes=tuple(str(v).strip() for v in values["classes"] or () if str(v).strip()),
@@ -104,7 +105,7 @@ class DetectorSettings:
 
     def serve_settings(self) -> ServeSettings:
         return ServeSettings(self.providers, self.conf_threshold, self.iou_threshold, self.classes,
-                             self.max_detections, self.ort_spinning)
+                             self.max_detections, None if self.ort_spin_us < 0 else self.ort_spin_us)
 
     def tiers_path(self, default: Path) -> Path:
         return Path(self.tiers_file).expanduser() if self.tiers_file else default

@@ -18,7 +18,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, Inva
 from yolo_compress.runtime.contract import OUTPUT_NAMES, ContractError, ModelInfo, read_contract
 from yolo_compress.runtime.postprocess import Detections, postprocess
 from yolo_compress.runtime.preprocess import Preprocessor
-from yolo_compress.runtime.providers import create_session
+from yolo_compress.runtime.providers import SPIN_US, create_session
 
 
 @dataclass(frozen=True)
@@ -61,13 +61,13 @@ class Detector:
         classes: Sequence[str | int] | None = None,
         max_detections: int = 100,
         intra_op_threads: int | None = None,
-        spin_threads: bool = True,
+        spin_us: int | None = SPIN_US,
     ) -> None:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise FileNotFoundError(f"model not found: {self.model_path}")
         self._session, self.provider = _load_session(self.model_path, providers, provider_options, intra_op_threads,
-                                                     spin_threads)
+                                                     spin_us)
         self.info: ModelInfo = read_contract(self._session, str(self.model_path))
         self._preprocess = Preprocessor(self.info.input_size, self.info.resize, self.info.input_name)
         self.conf_threshold = conf_threshold
@@ -174,10 +174,10 @@ def _load_session(
     providers: Sequence[str] | None,
     provider_options: Mapping[str, Mapping[str, object]] | None,
     intra_op_threads: int | None,
-    spin_threads: bool,
+    spin_us: int | None,
 ) -> tuple[ort.InferenceSession, str]:
     """create_session, with a file ONNX Runtime cannot parse reported as a contract violation."""
     try:
-        return create_session(str(path), providers, provider_options, intra_op_threads, spin_threads)
+        return create_session(str(path), providers, provider_options, intra_op_threads, spin_us)
     except (Fail, InvalidGraph, InvalidProtobuf) as exc:
         raise ContractError(f"{path}: not a loadable ONNX model: {exc}") from exc

@@ -26,6 +26,9 @@ ALIASES = {
 # Used when the caller names no providers: the fastest one this onnxruntime build has, silently skipping the
 # others, so the same code runs on a CPU-only laptop and on a Jetson with onnxruntime-gpu.
 DEFAULT_PREFERENCE = ("tensorrt", "cuda", "cpu")
+# Microseconds an idle ORT worker thread spins before it sleeps: longer than the gaps between a run's ops,
+# far shorter than a camera's frame period (session_options).
+SPIN_US = 1000
 
 
 def tensorrt_defaults() -> dict[str, str]:
@@ -74,19 +77,25 @@ def provider_options_for(providers: Sequence[str], options: Mapping[str, Mapping
     return result
 
 
-def session_options(intra_op_threads: int | None = None, spin_threads: bool = True) -> ort.SessionOptions:
+def session_options(intra_op_threads: int | None = None, spin_us: int | None = SPIN_US) -> ort.SessionOptions:
     """Graph optimization ALL (the NCHWc layout: ~2.5x over BASIC on x86) and the intra-op threads.
 
     `intra_op_threads=None` keeps ONNX Runtime's default of one thread per physical core: 2 threads measured
     ~1.5x over 1 on a 2-core CPU. Pass a smaller number to leave cores to other nodes on the robot.
-    `spin_threads=False` lets the worker threads sleep between runs instead of spinning: a lone process
-    running back to back is faster spinning, but between the frames of a 30 Hz camera the detector node's
-    spin kept more than a core busy (38-40 ms of CPU per frame against 7.7-10.1 sleeping: BENCHMARKS.md).
+    `spin_us` is how long an idle worker thread spins, waiting for work, before it sleeps. ORT's default
+    (None) spins on between runs: behind a 30 Hz camera that kept more than a core busy (37 ms of CPU per
+    33 ms frame). 0 never spins, and each of a run's ~130 ops then wakes the threads from sleep: inference
+    1.4-1.7x slower. SPIN_US spins through a run's gaps between ops and sleeps between frames: the speed of
+    the first, the CPU of the second (bench/ort_spinning.py, BENCHMARKS.md).
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if not spin_threads:
+    if spin_us is not None and spin_us < 0:
+        raise ValueError(f"spin_us must be >= 0 (or None: ONNX Runtime's default), got {spin_us}")
+    if spin_us == 0:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    elif spin_us is not None:
+        options.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
     if intra_op_threads is not None:
         if intra_op_threads < 1:
             raise ValueError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
@@ -99,7 +108,7 @@ def create_session(
     providers: Sequence[str] | None = None,
     provider_options: Mapping[str, Mapping[str, object]] | None = None,
     intra_op_threads: int | None = None,
-    spin_threads: bool = True,
+    spin_us: int | None = SPIN_US,
 ) -> tuple[ort.InferenceSession, str]:
     """(session, provider it really runs on); warns when a requested GPU provider ended up on the CPU."""
     chosen = resolve_providers(providers)
@@ -108,7 +117,7 @@ def create_session(
         if "trt_engine_cache_path" in provider_opts:
             Path(provider_opts["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
     session = ort.InferenceSession(
-        model_path, sess_options=session_options(intra_op_threads, spin_threads), providers=chosen,
+        model_path, sess_options=session_options(intra_op_threads, spin_us), providers=chosen,
         provider_options=options,
     )
     used = session.get_providers()[0]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from yolo_compress.runtime.detector import Detector, resolve_classes
+from yolo_compress.runtime.providers import SPIN_US
 from yolo_compress.runtime.speed import measure_speed
 from yolo_compress.runtime.tiers import TiersConfig, TierSpec
 
@@ -35,7 +36,7 @@ class ServeSettings:
     iou_threshold: float = -1.0
     classes: tuple[str, ...] = ()  # empty: all classes
     max_detections: int = 100
-    spin_threads: bool = False  # ONNX Runtime's threads sleep between frames (providers.session_options)
+    spin_us: int | None = SPIN_US  # how long ORT's idle threads spin before they sleep (providers.session_options)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class ServedModel:
 
 def open_model(tier: str, model: Path, tier_conf: float, tier_iou: float, settings: ServeSettings) -> ServedModel:
     """Load `model` for `tier`, apply `settings` and run it WARMUP_RUNS times on a blank frame."""
-    detector = Detector(model, providers=list(settings.providers) or None, spin_threads=settings.spin_threads)
+    detector = Detector(model, providers=list(settings.providers) or None, spin_us=settings.spin_us)
     served = ServedModel(tier, detector, tier_conf, tier_iou)
     served.apply(settings)
     blank = np.full(MEASURE_FRAME_SHAPE, 114, np.uint8)
