@@ -58,8 +58,9 @@ class PipelineData:
 
 
 # Calls per candidate in the final side-by-side timing, in rounds of 10: with 3 rounds two copies of one
-# model measured 23% apart among 80 candidates on 2 cores; the tiers are picked by these figures.
-RETIME_RUNS = 100
+# model measured 23% apart among 80 candidates on 2 cores; the tiers are picked by these figures. 20 rounds
+# cost ~3 ms x 200 per candidate now that the pauses between blocks are short (speed.PARK_S).
+RETIME_RUNS = 200
 
 
 def run_pipeline(start: Darknet, data: PipelineData, config: PipelineConfig, out_dir: str | Path,

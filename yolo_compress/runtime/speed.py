@@ -15,14 +15,16 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from yolo_compress.runtime.detector import Detector
+from yolo_compress.runtime.providers import SPIN_US
 
 STAGES = ("preprocess_ms", "inference_ms", "postprocess_ms", "total_ms")
 # Pause before each block when several sessions take turns: a session started right after another one's
-# block ran its own whole block slowly (ORT's intra-op threads spin after a run). bench/session_alternation.py,
-# yolo-fastest-1.1-xl, five runs on a noisy host: two sessions taking turns by blocks of 10 with no pause
-# 5.2-8.2 ms per call against 3.7-5.2 alone; with 20-100 ms before each block 4.1-5.3, the two equal within
-# 5%. Without it, side-by-side timing of 24 prune candidates came out bimodal (4.4 or 7.8 ms, same model).
-PARK_S = 0.1
+# block ran its own whole block slowly while the other's intra-op threads still spun (bench/session_alternation.py:
+# with ORT's unbounded spin, 5.2-8.2 ms per call against 3.7-5.2 alone, 20-100 ms of pause fixed it). Sessions
+# now spin SPIN_US at most (providers.session_options), so twice that is enough, and the short pause lets a
+# pass run many more rounds, which spreads the machine's noise over all candidates alike (with 100 ms pauses,
+# two copies of one model in a pass over 28 prune candidates measured 4.36 and 5.03 ms).
+PARK_S = 2 * SPIN_US / 1e6
 
 
 @dataclass(frozen=True)
