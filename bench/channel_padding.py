@@ -20,21 +20,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
+from _real_data import camera_frames, require_real_data, zoo_source
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from yolo_compress.export.onnx_export import export_onnx
+from yolo_compress.models.pad import cpu_block_size
+from yolo_compress.runtime.detector import Detector
+from yolo_compress.runtime.speed import measure_side_by_side
 
-from yolo_compress.export.onnx_export import export_onnx  # noqa: E402
-from yolo_compress.models.pad import cpu_block_size  # noqa: E402
-from yolo_compress.models.source import load_model_source  # noqa: E402
-from yolo_compress.models.zoo import YOLO_FASTEST  # noqa: E402
-from yolo_compress.runtime.detector import Detector  # noqa: E402
-from yolo_compress.runtime.speed import measure_side_by_side  # noqa: E402
-
-ZOO = ROOT.parent / "shared" / "data" / "yolo-fastest" / "ModelZoo"
-FRAMES = ROOT.parent / "shared" / "data" / "sequence" / "TUD-Campus" / "images"
 MODELS = ("yolo-fastest-1.1-body", "yolo-fastest-1.1-xl")
 PADS = (1, 8, 16)
 SIZES = (320, 256)
@@ -45,11 +38,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=300, help="timed calls per model (default 300)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    if not ZOO.is_dir() or not FRAMES.is_dir():
-        print(f"error: the Yolo-Fastest models or the TUD-Campus frames are not here: {ZOO}, {FRAMES}",
-              file=sys.stderr)
-        return 1
-    frames = [cv2.resize(cv2.imread(str(p)), (640, 480)) for p in sorted(FRAMES.glob("*.jpg"))[:20]]
+    require_real_data()
+    frames = camera_frames()
     with tempfile.TemporaryDirectory() as tmp:
         detectors = _export_all(Path(tmp))
         _check_same_boxes(detectors, frames)
@@ -76,8 +66,7 @@ def _export_all(tmp: Path) -> dict[str, Detector]:
     """'MODEL SIZE PAD' -> a Detector on that export."""
     detectors = {}
     for model in MODELS:
-        cfg, weights, names = YOLO_FASTEST[model].files(ZOO)
-        source = load_model_source(str(cfg), weights, names=names)
+        source = zoo_source(model)
         for size in SIZES:
             sized = source.model if size == 320 else source.model.at_input_size(size, size)
             for pad in PADS:

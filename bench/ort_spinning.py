@@ -23,19 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
+from _real_data import camera_frames, require_real_data, zoo_source
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from yolo_compress.export.onnx_export import export_onnx
+from yolo_compress.runtime.detector import Detector
 
-from yolo_compress.export.onnx_export import export_onnx  # noqa: E402
-from yolo_compress.models.source import load_model_source  # noqa: E402
-from yolo_compress.models.zoo import YOLO_FASTEST  # noqa: E402
-from yolo_compress.runtime.detector import Detector  # noqa: E402
-
-ZOO = ROOT.parent / "shared" / "data" / "yolo-fastest" / "ModelZoo"
-FRAMES = ROOT.parent / "shared" / "data" / "sequence" / "TUD-Campus" / "images"
 MODELS = {"yolo-fastest-1.1-xl": 320, "yolo-fastest-1.1-body": 256}
 SETTINGS = {"ORT default (spin on)": None, "off (0)": 0, "50 us": 50, "200 us": 200, "500 us": 500,
             "1000 us": 1000, "2000 us": 2000}
@@ -47,11 +40,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6, help="rounds over all settings (default 6)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    if not ZOO.is_dir() or not FRAMES.is_dir():
-        print(f"error: the Yolo-Fastest models or the TUD-Campus frames are not here: {ZOO}, {FRAMES}",
-              file=sys.stderr)
-        return 1
-    frames = [cv2.resize(cv2.imread(str(p)), (640, 480)) for p in sorted(FRAMES.glob("*.jpg"))[:20]]
+    require_real_data()
+    frames = camera_frames()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for model, size in MODELS.items():
@@ -72,8 +62,7 @@ def main() -> int:
 
 
 def _export(model: str, size: int, tmp: Path) -> Path:
-    cfg, weights, names = YOLO_FASTEST[model].files(ZOO)
-    source = load_model_source(str(cfg), weights, names=names)
+    source = zoo_source(model)
     sized = source.model if size == 320 else source.model.at_input_size(size, size)
     return export_onnx(sized, source.names, tmp / f"{model}_{size}.onnx", pad_to=16).path
 

@@ -28,7 +28,18 @@ from conftest import yolo_fastest_files
 # a conv, a [shortcut] whose sides come from that concat and from a conv (maps differ: both stay unpadded), a
 # depthwise conv, maxpool and upsample (lanes pass through), a grouped [route] and a [reorg] (channel order
 # matters: unpadded), and two heads.
-EDGE_CFG = """
+HEAD = """
+[convolutional]
+filters=18
+size=1
+activation=linear
+[yolo]
+mask=0,1,2
+anchors=10,14,23,27,37,58
+classes=1
+num=3
+"""
+EDGE_CFG = f"""
 [net]
 width=64
 height=64
@@ -79,29 +90,11 @@ pad=1
 activation=leaky
 [reorg]
 stride=2
-[convolutional]
-filters=18
-size=1
-activation=linear
-[yolo]
-mask=0,1,2
-anchors=10,14,23,27,37,58
-classes=1
-num=3
-[route]
+{HEAD}[route]
 layers=-6
 [upsample]
 stride=2
-[convolutional]
-filters=18
-size=1
-activation=linear
-[yolo]
-mask=0,1,2
-anchors=10,14,23,27,37,58
-classes=1
-num=3
-"""
+{HEAD}"""
 
 
 def _fused(model: Darknet) -> Darknet:
