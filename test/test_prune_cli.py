@@ -16,6 +16,7 @@ import yaml
 
 from yolo_compress.models.atomic import with_defaults
 from yolo_compress.models.checkpoint import load_checkpoint
+from yolo_compress.models.pad import cpu_block_size
 from yolo_compress.prune.schedule import ScheduleConfig
 from yolo_compress.runtime.detector import Detector
 from yolo_compress.runtime.tiers import load_tiers
@@ -129,6 +130,23 @@ def test_no_arguments_is_the_documented_demo():
         prune.parse_args(depth_only)  # nothing to prune
     schedule = prune.build_job(prune.parse_args([*depth_only, "--drop-blocks", "2-6"])).pipeline.schedule
     assert schedule.iterations == 0  # the blocks are resolved by the job, on the prepared model
+
+
+def test_rounding_follows_the_channel_padding_unless_given():
+    """A pruned width between two multiples of the export's padding is padded up again: it would lose channels and
+    save no time. So --round-to defaults to the --pad-channels multiple, at least ROUND_TO (8)."""
+    prune = _prune_module()
+    base = ["--cfg", "demo", "--data", "synthetic:8", "--val", "synthetic:4:1", "--out", "x"]
+
+    def schedule(*extra: str) -> ScheduleConfig:
+        return prune.build_job(prune.parse_args([*base, *extra])).pipeline.schedule
+
+    assert (schedule("--pad-channels", "16").round_to, schedule("--pad-channels", "16").pad_to) == (16, 16)
+    assert schedule("--pad-channels", "1").round_to == 8 and schedule("--pad-channels", "1").pad_to == 1
+    assert schedule("--pad-channels", "16", "--round-to", "8").round_to == 8
+    assert schedule().pad_to == cpu_block_size()
+    with pytest.raises(SystemExit):
+        prune.parse_args([*base, "--pad-channels", "0"])
 
 
 def test_recovery_recipe_flags_reach_the_finetune():

@@ -13,7 +13,7 @@ from yolo_compress.models.checkpoint import load_checkpoint
 from yolo_compress.models.complexity import layer_costs
 from yolo_compress.models.darknet import Darknet
 from yolo_compress.models.source import load_model_source
-from yolo_compress.prune.allocation import ROUND_TO, allowed_keep, conv_flops_after, slices
+from yolo_compress.prune.allocation import allowed_keep, conv_flops_after, slices
 from yolo_compress.prune.groups import channel_groups
 from yolo_compress.prune.sensitivity import analyze, derive_widths, load_sensitivity, plot_sensitivity
 from yolo_compress.train.classes import select_classes
@@ -69,12 +69,13 @@ def test_each_iteration_cuts_to_the_widths_of_its_point_on_the_path(tmp_path):
     run = out / "runs" / "sensitivity"
     model0 = load_checkpoint(run / "iter_00" / "model.pt").model
     result = load_sensitivity(path)
+    round_to = json.loads((run / "schedule.json").read_text())["round_to"]  # follows this CPU's padding
     ratios = []
     for k in (1, 2):
         wanted = derive_widths(result, model0, math.pow(0.4, k / 2))
         metrics = json.loads((run / f"iter_{k:02d}" / "metrics.json").read_text())
         for group in channel_groups(model0):
-            keep = allowed_keep(group.size, wanted[group.layer], ROUND_TO, 8)
+            keep = allowed_keep(group.size, wanted[group.layer], round_to, 8)
             assert metrics["widths"][str(group.layer)] == keep, (k, group.layer)
         assert metrics["widths"][str(fragile)] == next(g.size for g in channel_groups(model0) if g.layer == fragile)
         ratios.append(metrics["conv_flops_ratio"])
