@@ -106,6 +106,7 @@ def _plan(model: Darknet, multiple: int, fixed: set[int]) -> tuple[list[Lanes], 
     must_be_dense: list[int] = []  # layers whose output may not be padded
     image = Lanes.dense(model.in_channels)
     channels = [layer.shape[0] for layer in build_layers(model.to_sections())]
+    heads = {head.index for head in model.heads}
 
     def source(i: int) -> Lanes:
         return image if i < 0 else lanes[i]
@@ -113,7 +114,7 @@ def _plan(model: Darknet, multiple: int, fixed: set[int]) -> tuple[list[Lanes], 
     for index, (layer, sources) in enumerate(zip(model.layers, model.sources, strict=True)):
         inputs = [source(i) for i in sources]
         out, dense_inputs = _layer_lanes(layer, inputs, channels[index], multiple, index in fixed)
-        if dense_inputs or (index in {head.index for head in model.heads}):
+        if dense_inputs or index in heads:
             must_be_dense.extend(sources)
         lanes.append(out)
     return lanes, fixed | {conv for i in must_be_dense if i >= 0 and lanes[i].padded
