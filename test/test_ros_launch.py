@@ -98,6 +98,19 @@ def test_params_file_holds_declared_parameters_at_their_defaults():
         assert value == defaults[name] and type(value) is type(defaults[name]), name
 
 
+def test_ort_spin_us_reaches_the_sessions_bounded_off_or_unbounded():
+    from rclpy.parameter import Parameter
+
+    from yolo_compress.ros.parameters import PARAMETERS, DetectorSettings
+    from yolo_compress.runtime.providers import SPIN_US
+
+    defaults = {p.name: None if isinstance(p.default, Parameter.Type) else p.default for p in PARAMETERS}  # unset
+    settings = DetectorSettings.from_values(defaults)
+    assert settings.serve_settings().spin_us == SPIN_US
+    assert settings.with_changes({"ort_spin_us": 0}).serve_settings().spin_us == 0
+    assert settings.with_changes({"ort_spin_us": -1}).serve_settings().spin_us is None  # ORT's own default
+
+
 def test_readme_documents_every_parameter():
     from yolo_compress.ros.parameters import PARAMETERS
 
